@@ -1,0 +1,87 @@
+//go:build wasip1
+
+package abi
+
+import "unsafe"
+
+// dispatcher is the VM's single dispatcher, set by SetVMContext from the
+// program's init (main never runs in a c-shared reactor).
+var dispatcher *Dispatcher
+
+// lastAllocation keeps the most recent host-requested buffer reachable until
+// the hostcall that asked for it has stored its pointer in a Go pointer slot.
+var lastAllocation []byte
+
+// SetVMContext installs the plugin's VM context; call it from init().
+func SetVMContext(vm VMContext) {
+	dispatcher = NewDispatcher(WasmHost{}, vm)
+}
+
+//go:wasmexport proxy_abi_version_0_2_1
+func proxyABIVersion021() {}
+
+//go:wasmexport proxy_on_memory_allocate
+func proxyOnMemoryAllocate(size uint32) uint32 {
+	if size == 0 {
+		size = 1
+	}
+	buf := make([]byte, size)
+	lastAllocation = buf
+	return uint32(uintptr(unsafe.Pointer(&buf[0])))
+}
+
+//go:wasmexport proxy_on_context_create
+func proxyOnContextCreate(id, parent uint32) { dispatcher.OnContextCreate(id, parent) }
+
+//go:wasmexport proxy_on_vm_start
+func proxyOnVMStart(root uint32, size int32) bool { return dispatcher.OnVMStart(root, int(size)) }
+
+//go:wasmexport proxy_on_configure
+func proxyOnConfigure(root uint32, size int32) bool { return dispatcher.OnConfigure(root, int(size)) }
+
+//go:wasmexport proxy_on_tick
+func proxyOnTick(root uint32) { dispatcher.OnTick(root) }
+
+//go:wasmexport proxy_on_http_call_response
+func proxyOnHTTPCallResponse(root, callID uint32, headers, body, trailers int32) {
+	dispatcher.OnHTTPCallResponse(root, callID, int(headers), int(body), int(trailers))
+}
+
+//go:wasmexport proxy_on_request_headers
+func proxyOnRequestHeaders(id uint32, n int32, eos bool) uint32 {
+	return uint32(dispatcher.OnRequestHeaders(id, int(n), eos))
+}
+
+//go:wasmexport proxy_on_request_body
+func proxyOnRequestBody(id uint32, size int32, eos bool) uint32 {
+	return uint32(dispatcher.OnRequestBody(id, int(size), eos))
+}
+
+//go:wasmexport proxy_on_request_trailers
+func proxyOnRequestTrailers(id uint32, n int32) uint32 {
+	return uint32(dispatcher.OnRequestTrailers(id, int(n)))
+}
+
+//go:wasmexport proxy_on_response_headers
+func proxyOnResponseHeaders(id uint32, n int32, eos bool) uint32 {
+	return uint32(dispatcher.OnResponseHeaders(id, int(n), eos))
+}
+
+//go:wasmexport proxy_on_response_body
+func proxyOnResponseBody(id uint32, size int32, eos bool) uint32 {
+	return uint32(dispatcher.OnResponseBody(id, int(size), eos))
+}
+
+//go:wasmexport proxy_on_response_trailers
+func proxyOnResponseTrailers(id uint32, n int32) uint32 {
+	return uint32(dispatcher.OnResponseTrailers(id, int(n)))
+}
+
+//go:wasmexport proxy_on_log
+func proxyOnLog(id uint32) { dispatcher.OnLog(id) }
+
+//go:wasmexport proxy_on_done
+func proxyOnDone(id uint32) bool { return dispatcher.OnDone(id) }
+
+//go:wasmexport proxy_on_delete
+func proxyOnDelete(id uint32) { dispatcher.OnDelete(id) }

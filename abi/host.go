@@ -1,0 +1,62 @@
+package abi
+
+// Host is every hostcall the product uses, with Go types instead of pointers.
+// On wasip1 it is WasmHost (backed by //go:wasmimport); natively tests supply
+// a fake. Errors are the sentinel errors of status.go.
+type Host interface {
+	// Log writes msg at level.
+	Log(level LogLevel, msg string)
+	// GetProperty reads an Envoy attribute such as "xds.cluster_name"; path
+	// segments are passed separately.
+	GetProperty(path ...string) ([]byte, error)
+
+	// GetHeaders returns every pair of a header map.
+	GetHeaders(m MapType) ([]HeaderPair, error)
+	// GetHeader returns one header's value (ErrNotFound when absent).
+	GetHeader(m MapType, key string) (string, error)
+	// AddHeader appends a value to a header.
+	AddHeader(m MapType, key, value string) error
+	// ReplaceHeader sets a header, replacing any values it had.
+	ReplaceHeader(m MapType, key, value string) error
+	// RemoveHeader deletes a header.
+	RemoveHeader(m MapType, key string) error
+	// SetHeaders replaces a whole header map.
+	SetHeaders(m MapType, pairs []HeaderPair) error
+
+	// GetBuffer returns up to size bytes of a buffer from start.
+	GetBuffer(b BufferType, start, size int) ([]byte, error)
+	// SetBuffer replaces bytes [start, start+size) of a buffer with data
+	// (Envoy: start 0 and size >= length replaces the whole buffer).
+	SetBuffer(b BufferType, start, size int, data []byte) error
+
+	// SendLocalResponse answers the current stream from the plugin; it takes
+	// effect after the callback returns. grpcStatus -1 means none.
+	SendLocalResponse(status uint32, details string, body []byte, headers []HeaderPair, grpcStatus int32) error
+	// HTTPCall sends a request to a cluster and returns the call id whose
+	// answer arrives in PluginContext.OnHTTPCallResponse.
+	HTTPCall(cluster string, headers []HeaderPair, body []byte, trailers []HeaderPair, timeoutMs uint32) (uint32, error)
+	// GetStatus returns the status of the http call being answered.
+	GetStatus() (code uint32, message string, err error)
+
+	// GetSharedData returns a process-wide value and its cas.
+	GetSharedData(key string) (value []byte, cas uint32, err error)
+	// SetSharedData stores a value if cas matches (0 = unconditional).
+	SetSharedData(key string, value []byte, cas uint32) error
+
+	// SetTickPeriod arms the root context's timer.
+	SetTickPeriod(ms uint32) error
+	// DefineMetric declares a stat and returns its id.
+	DefineMetric(t MetricType, name string) (uint32, error)
+	// IncrementMetric adds delta to a counter or gauge.
+	IncrementMetric(id uint32, delta int64) error
+	// RecordMetric sets a gauge or records a histogram sample.
+	RecordMetric(id uint32, value uint64) error
+	// GetMetric reads a counter or gauge.
+	GetMetric(id uint32) (uint64, error)
+
+	// ContinueStream resumes a paused stream of the effective context.
+	ContinueStream(s StreamType) error
+	// SetEffectiveContext makes later hostcalls act on context id (a stream),
+	// e.g. from an http-call response handled on the root context.
+	SetEffectiveContext(id uint32) error
+}

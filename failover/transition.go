@@ -1,0 +1,181 @@
+package failover
+
+// Settings are the failover knobs a transition needs (config section
+// provider.failover). Durations are milliseconds.
+type Settings struct {
+	FailureThreshold    uint32
+	SuccessThreshold    uint32
+	HealthCheckInterval int64
+	// CooldownDuration > 0 restores an unhealthy token after that long even
+	// without a successful probe, and is the rest of a 429 without retry time.
+	CooldownDuration int64
+}
+
+// MaxBackoffFactor caps probe back-off at this many health-check intervals.
+const MaxBackoffFactor = 10
+
+// Change says what a transition did, for logs and metrics.
+type Change struct {
+	// Changed is false when the state is byte-for-byte the same (no write).
+	Changed  bool
+	Demoted  bool
+	Cooled   bool
+	Restored bool
+	From, To Status
+	Reason   Reason
+}
+
+// Usable tells whether token t may serve at time now: available, or cooling
+// or cooled-down unhealthy whose Until has passed.
+func (t Token) Usable(now int64) bool {
+	switch t.Status {
+	case Available:
+		return true
+	case Cooling:
+		return t.Until <= now
+	default:
+		return t.Until > 0 && t.Until <= now
+	}
+}
+
+// Record applies the outcome of a live request served by token i. target is
+// where probes go if this demotes the token.
+func (p *Pool) Record(i int, o Outcome, target Target, s Settings, now int64) Change {
+	t := &p.Tokens[i]
+	c := Change{From: t.Status, To: t.Status}
+	switch o.Class {
+	case ClassSuccess:
+		if t.Status == Available && t.Failures > 0 {
+			t.Failures = 0
+			c.Changed = true
+		}
+	case ClassAuth, ClassQuota:
+		if t.Status != Unhealthy {
+			p.demote(i, o.Class.reason(), target, s, now, &c)
+		}
+	case ClassRateLimit:
+		rest := o.RetryAfterMs
+		if rest <= 0 {
+			rest = s.CooldownDuration
+		}
+		if rest <= 0 {
+			rest = DefaultRateLimitCooldownMs
+		}
+		switch t.Status {
+		case Available:
+			*t = Token{Status: Cooling, Until: now + rest, DemotedAt: now, Reason: ReasonRateLimit,
+				Target: target, Demotions: t.Demotions + 1, Restorations: t.Restorations}
+			c.Changed, c.Cooled, c.To, c.Reason = true, true, Cooling, ReasonRateLimit
+		case Cooling:
+			if now+rest > t.Until {
+				t.Until = now + rest
+				c.Changed = true
+			}
+		}
+	case ClassUpstream:
+		if t.Status != Available {
+			break
+		}
+		t.Failures++
+		c.Changed = true
+		if t.Failures >= s.FailureThreshold {
+			p.demote(i, ReasonUpstream, target, s, now, &c)
+		}
+	}
+	return c
+}
+
+func (p *Pool) demote(i int, r Reason, target Target, s Settings, now int64, c *Change) {
+	t := &p.Tokens[i]
+	next := Token{Status: Unhealthy, DemotedAt: now, Reason: r, Target: target,
+		NextProbe: now + s.HealthCheckInterval, Demotions: t.Demotions + 1, Restorations: t.Restorations}
+	if s.CooldownDuration > 0 {
+		next.Until = now + s.CooldownDuration
+	}
+	*t = next
+	c.Changed, c.Demoted, c.To, c.Reason = true, true, Unhealthy, r
+}
+
+func (p *Pool) restore(i int, c *Change) {
+	t := &p.Tokens[i]
+	c.From = t.Status
+	*t = Token{Status: Available, Demotions: t.Demotions, Restorations: t.Restorations + 1}
+	c.Changed, c.Restored, c.To = true, true, Available
+}
+
+// RecordProbe applies a probe result for token i. jitter in [0,1) spreads the
+// back-off of a failed probe over ±10%.
+func (p *Pool) RecordProbe(i int, ok bool, s Settings, now int64, jitter float64) Change {
+	t := &p.Tokens[i]
+	c := Change{From: t.Status, To: t.Status}
+	if t.Status != Unhealthy {
+		return c
+	}
+	c.Changed = true
+	if ok {
+		t.ProbeSuccesses++
+		t.ProbeFailures = 0
+		if t.ProbeSuccesses >= s.SuccessThreshold {
+			p.restore(i, &c)
+			return c
+		}
+		t.NextProbe = now + s.HealthCheckInterval
+		return c
+	}
+	t.ProbeSuccesses = 0
+	if t.ProbeFailures < 31 {
+		t.ProbeFailures++
+	}
+	t.NextProbe = now + ProbeBackoff(s.HealthCheckInterval, t.ProbeFailures, jitter)
+	return c
+}
+
+// ProbeBackoff is the wait before the next probe after failures consecutive
+// failed probes: the interval doubled per failure, capped at
+// MaxBackoffFactor intervals, times 0.9..1.1 by jitter.
+func ProbeBackoff(interval int64, failures uint32, jitter float64) int64 {
+	d := interval
+	for k := uint32(0); k < failures && d < MaxBackoffFactor*interval; k++ {
+		d *= 2
+	}
+	if d > MaxBackoffFactor*interval {
+		d = MaxBackoffFactor * interval
+	}
+	return int64(float64(d) * (0.9 + 0.2*jitter))
+}
+
+// Expire turns every token whose Until has passed back to Available.
+func (p *Pool) Expire(now int64) []int {
+	var restored []int
+	for i := range p.Tokens {
+		t := p.Tokens[i]
+		if t.Status != Available && t.Until > 0 && t.Until <= now {
+			var c Change
+			p.restore(i, &c)
+			restored = append(restored, i)
+		}
+	}
+	return restored
+}
+
+// ProbeDue lists the unhealthy tokens whose next probe is due at now.
+func (p Pool) ProbeDue(now int64) []int {
+	var due []int
+	for i, t := range p.Tokens {
+		if t.Status == Unhealthy && t.NextProbe <= now && !t.Usable(now) {
+			due = append(due, i)
+		}
+	}
+	return due
+}
+
+// UsableCount counts the tokens that may serve at now.
+func (p Pool) UsableCount(now int64) int {
+	n := 0
+	for _, t := range p.Tokens {
+		if t.Usable(now) {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,137 @@
+package failover
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+var testSettings = Settings{FailureThreshold: 3, SuccessThreshold: 2, HealthCheckInterval: 1000}
+
+func TestRecord_Transitions(t *testing.T) {
+	tgt := Target{Cluster: "c", Authority: "a", Path: "/p"}
+	tests := []struct {
+		name     string
+		before   Token
+		outcome  Outcome
+		want     Status
+		failures uint32
+		changed  bool
+		until    int64
+	}{
+		{"success on clean token writes nothing", Token{}, Outcome{Class: ClassSuccess}, Available, 0, false, 0},
+		{"success resets failures", Token{Failures: 2}, Outcome{Class: ClassSuccess}, Available, 0, true, 0},
+		{"client error changes nothing", Token{Failures: 2}, Outcome{Class: ClassIgnore}, Available, 2, false, 0},
+		{"upstream below threshold counts", Token{Failures: 1}, Outcome{Class: ClassUpstream}, Available, 2, true, 0},
+		{"upstream at threshold demotes", Token{Failures: 2}, Outcome{Class: ClassUpstream}, Unhealthy, 0, true, 0},
+		{"auth demotes at once", Token{}, Outcome{Class: ClassAuth}, Unhealthy, 0, true, 0},
+		{"quota demotes at once", Token{}, Outcome{Class: ClassQuota}, Unhealthy, 0, true, 0},
+		{"ratelimit cools with hint", Token{}, Outcome{Class: ClassRateLimit, RetryAfterMs: 2000}, Cooling, 0, true, 12000},
+		{"ratelimit cools by default", Token{}, Outcome{Class: ClassRateLimit}, Cooling, 0, true, 10000 + DefaultRateLimitCooldownMs},
+		{"in-flight failure on unhealthy token is ignored", Token{Status: Unhealthy}, Outcome{Class: ClassUpstream}, Unhealthy, 0, false, 0},
+		{"in-flight success does not restore", Token{Status: Unhealthy}, Outcome{Class: ClassSuccess}, Unhealthy, 0, false, 0},
+		{"auth while cooling demotes", Token{Status: Cooling, Until: 20000}, Outcome{Class: ClassAuth}, Unhealthy, 0, true, 0},
+		{"ratelimit while cooling extends", Token{Status: Cooling, Until: 11000}, Outcome{Class: ClassRateLimit, RetryAfterMs: 5000}, Cooling, 0, true, 15000},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := Pool{Tokens: []Token{tc.before}}
+			c := p.Record(0, tc.outcome, tgt, testSettings, 10000)
+			require.Equal(t, tc.changed, c.Changed)
+			got := p.Tokens[0]
+			require.Equal(t, tc.want, got.Status)
+			require.Equal(t, tc.failures, got.Failures)
+			require.Equal(t, tc.until, got.Until)
+			if c.Demoted {
+				require.Equal(t, tgt, got.Target)
+				require.Equal(t, int64(11000), got.NextProbe)
+			}
+		})
+	}
+}
+
+func TestRecordProbe_NeedsConsecutiveSuccesses(t *testing.T) {
+	p := NewPool(1)
+	p.Record(0, Outcome{Class: ClassAuth}, Target{}, testSettings, 0)
+	require.False(t, p.RecordProbe(0, true, testSettings, 1000, 0).Restored)
+	p.RecordProbe(0, false, testSettings, 2000, 0.5) // breaks the run
+	require.Equal(t, uint32(0), p.Tokens[0].ProbeSuccesses)
+	require.Equal(t, int64(2000+2000), p.Tokens[0].NextProbe)
+	require.False(t, p.RecordProbe(0, true, testSettings, 4000, 0).Restored)
+	c := p.RecordProbe(0, true, testSettings, 5000, 0)
+	require.True(t, c.Restored)
+	require.Equal(t, Token{Status: Available, Demotions: 1, Restorations: 1}, p.Tokens[0])
+	require.False(t, p.RecordProbe(0, true, testSettings, 6000, 0).Changed, "probe of an available token is stale")
+}
+
+func TestProbeBackoff_DoublesAndCaps(t *testing.T) {
+	tests := []struct {
+		failures uint32
+		jitter   float64
+		want     int64
+	}{
+		{0, 0.5, 1000}, {1, 0.5, 2000}, {2, 0.5, 4000}, {3, 0.5, 8000}, {4, 0.5, 10000}, {30, 0.5, 10000},
+		{1, 0, 1800}, {1, 0.999, 2199},
+	}
+	for _, tc := range tests {
+		require.Equal(t, tc.want, ProbeBackoff(1000, tc.failures, tc.jitter), "failures %d jitter %v", tc.failures, tc.jitter)
+	}
+}
+
+func TestExpire_RestoresCooledAndCooldownTokens(t *testing.T) {
+	s := testSettings
+	s.CooldownDuration = 5000
+	p := NewPool(3)
+	p.Record(0, Outcome{Class: ClassRateLimit, RetryAfterMs: 2000}, Target{}, s, 0)
+	p.Record(1, Outcome{Class: ClassAuth}, Target{}, s, 0)
+	require.Equal(t, 1, p.UsableCount(1999))
+	require.Equal(t, 2, p.UsableCount(2000), "cooled token is usable before any write")
+	require.Equal(t, []int{0}, p.Expire(2000))
+	require.Equal(t, []int{1}, p.Expire(5000))
+	require.Equal(t, 3, p.UsableCount(5000))
+}
+
+func TestPick_FallsBackToSoonestBack(t *testing.T) {
+	first := func(c []int) int { return 0 }
+	p := NewPool(3)
+	p.Tokens[0] = Token{Status: Unhealthy, DemotedAt: 5, NextProbe: 900}
+	p.Tokens[1] = Token{Status: Cooling, Until: 3000}
+	p.Tokens[2] = Token{Status: Cooling, Until: 2000}
+	tok, down, back := p.Pick(1000, nil, first)
+	require.True(t, down)
+	require.Equal(t, 2, tok)
+	require.Equal(t, int64(2000), back)
+
+	p.Tokens[1] = Token{Status: Unhealthy, DemotedAt: 1}
+	p.Tokens[2] = Token{Status: Unhealthy, DemotedAt: 9}
+	tok, down, _ = p.Pick(1000, nil, first)
+	require.True(t, down)
+	require.Equal(t, 1, tok, "least recently demoted")
+
+	p.Tokens[2] = Token{}
+	tok, down, _ = p.Pick(1000, func(i int) bool { return i != 2 }, first)
+	require.True(t, down, "excluded tokens are not candidates")
+	require.Equal(t, 1, tok)
+}
+
+func TestDecode_RejectsCorruptValues(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+	}{
+		{"not json", "garbage"},
+		{"wrong size", `{"tokens":[{"s":0}]}`},
+		{"bad status", `{"tokens":[{"s":9},{"s":0}]}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Decode([]byte(tc.in), 2)
+			require.ErrorIs(t, err, ErrCorrupt)
+		})
+	}
+	p := NewPool(2)
+	p.Tokens[1] = Token{Status: Cooling, Until: 7, Target: Target{Cluster: "x"}}
+	got, err := Decode(p.Encode(), 2)
+	require.NoError(t, err)
+	require.Equal(t, p, got)
+}
