@@ -1,0 +1,308 @@
+package plugin
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/token-failover/token-failover/failover"
+	"github.com/token-failover/token-failover/provider"
+)
+
+// Config is a validated plugin configuration.
+type Config struct {
+	// Global serves requests no rule matches; nil passes them through.
+	Global *Pool
+	// Rules are Higress _rules_, first match wins.
+	Rules []Rule
+	// Warnings are non-fatal remarks (unknown fields) to log at start.
+	Warnings []string
+}
+
+// Rule sends requests of some routes or domains to their own pool.
+type Rule struct {
+	Routes  []string
+	Domains []string
+	Pool    *Pool
+}
+
+// Pool is one provider block: its tokens, rewrite and failover settings.
+type Pool struct {
+	// ID identifies the pool's shared state: a hash of provider type, id,
+	// token fingerprints and failover settings. Same config, same ID.
+	ID string
+	// Name labels metrics and logs: the provider id, else type-<ID prefix>.
+	Name     string
+	Provider provider.Provider
+	Tokens   []provider.Token
+	Mapping  *provider.Mapping
+	Failover FailoverConfig
+	// Selection is "random", "round-robin" or "sticky" (by StickyHeader).
+	Selection    string
+	StickyHeader string
+	Retry        RetryConfig
+}
+
+// FailoverConfig is provider.failover.
+type FailoverConfig struct {
+	Enabled            bool
+	Settings           failover.Settings
+	HealthCheckTimeout int64 // ms
+	HealthCheckModel   string
+	Patterns           failover.StatusPatterns
+	// RejectWhenAllDown answers 503 instead of using the soonest-back token.
+	RejectWhenAllDown bool
+}
+
+// RetryConfig is provider.retryOnFailure.
+type RetryConfig struct {
+	Enabled      bool
+	MaxRetries   int64
+	TimeoutMs    int64
+	Patterns     failover.StatusPatterns
+	MaxBodyBytes int64
+}
+
+// Defaults of absent fields (design section 2).
+const (
+	DefaultFailureThreshold    = 3
+	DefaultSuccessThreshold    = 1
+	DefaultHealthCheckInterval = 5000
+	DefaultHealthCheckTimeout  = 5000
+	DefaultRetryTimeout        = 30000
+	DefaultRetryMaxBodyBytes   = 1 << 20
+	// MaxTokens bounds a pool; shared state and metrics grow with it.
+	MaxTokens = 256
+)
+
+var (
+	topFields      = []string{"provider", "_rules_"}
+	ruleFields     = []string{"_match_route_", "_match_domain_", "provider"}
+	providerFields = []string{"type", "id", "apiTokens", "modelMapping", "failover", "retryOnFailure",
+		"tokenSelection", "stickyHeader", "azureServiceUrl", "claudeVersion", "authHeader", "authPrefix", "host"}
+	failoverFields = []string{"enabled", "failureThreshold", "successThreshold", "healthCheckInterval",
+		"healthCheckTimeout", "healthCheckModel", "cooldownDuration", "failoverOnStatus", "allTokensDown"}
+	retryFields = []string{"enabled", "maxRetries", "retryTimeout", "retryOnStatus", "maxBodyBytes"}
+)
+
+// ParseConfig validates raw plugin configuration (JSON or YAML). The error
+// lists every problem, one per line, each starting with its field path.
+func ParseConfig(raw []byte) (*Config, error) {
+	js, err := toJSON(raw)
+	if err != nil {
+		return nil, err
+	}
+	root := gjson.ParseBytes(js)
+	r := &reader{}
+	cfg := &Config{}
+	if r.object(root, "(root)", topFields...) {
+		if p := root.Get("provider"); p.Exists() {
+			cfg.Global = r.pool(p, "provider")
+		}
+		if rules := root.Get("_rules_"); rules.Exists() {
+			cfg.Rules = r.rules(rules)
+		}
+		if !root.Get("provider").Exists() && !root.Get("_rules_").Exists() {
+			r.fail("provider", "is required (or _rules_)")
+		}
+	}
+	cfg.Warnings = r.warns
+	if len(r.errs) > 0 {
+		return nil, errors.New(strings.Join(r.errs, "\n"))
+	}
+	return cfg, nil
+}
+
+func (r *reader) rules(v gjson.Result) []Rule {
+	if !v.IsArray() {
+		r.fail("_rules_", "must be a list, got %s", describe(v))
+		return nil
+	}
+	var out []Rule
+	for i, e := range v.Array() {
+		path := fmt.Sprintf("_rules_[%d]", i)
+		if !r.object(e, path, ruleFields...) {
+			continue
+		}
+		routes, _ := r.strings(e, path, "_match_route_")
+		domains, _ := r.strings(e, path, "_match_domain_")
+		if len(routes) == 0 && len(domains) == 0 {
+			r.fail(path, "needs _match_route_ or _match_domain_ with at least one entry")
+		}
+		p := e.Get("provider")
+		if !p.Exists() {
+			r.fail(join(path, "provider"), "is required")
+			continue
+		}
+		out = append(out, Rule{Routes: routes, Domains: domains, Pool: r.pool(p, join(path, "provider"))})
+	}
+	return out
+}
+
+func (r *reader) pool(v gjson.Result, path string) *Pool {
+	if !r.object(v, path, providerFields...) {
+		return nil
+	}
+	before := len(r.errs)
+	p := &Pool{}
+	typ := r.str(v, path, "type", "")
+	opts := provider.Options{
+		AzureServiceURL: r.str(v, path, "azureServiceUrl", ""),
+		ClaudeVersion:   r.str(v, path, "claudeVersion", ""),
+		AuthHeader:      r.str(v, path, "authHeader", ""),
+		AuthPrefix:      r.str(v, path, "authPrefix", ""),
+		Host:            r.str(v, path, "host", ""),
+	}
+	switch prov, err := provider.New(typ, opts); {
+	case typ == "":
+		r.fail(join(path, "type"), "is required (one of %s)", strings.Join(provider.Types(), ", "))
+	case err != nil && strings.Contains(err.Error(), "unknown"):
+		r.fail(join(path, "type"), "unknown provider %q; known: %s", typ, strings.Join(provider.Types(), ", "))
+	case err != nil:
+		r.fail(path, "%v", err)
+	default:
+		p.Provider = prov
+	}
+	id := r.str(v, path, "id", "")
+	p.Tokens = r.tokens(v, path)
+	p.Mapping = r.mapping(v, path)
+	p.Failover = r.failover(v.Get("failover"), join(path, "failover"))
+	p.Retry = r.retry(v.Get("retryOnFailure"), join(path, "retryOnFailure"))
+	p.Selection = r.oneOf(v, path, "tokenSelection", "random", "random", "round-robin", "sticky")
+	p.StickyHeader = strings.ToLower(r.str(v, path, "stickyHeader", ""))
+	if p.Selection == "sticky" && p.StickyHeader == "" {
+		r.fail(join(path, "stickyHeader"), "is required when tokenSelection is sticky")
+	}
+	if len(r.errs) > before {
+		return nil
+	}
+	p.ID = poolID(typ, id, p.Tokens, p.Failover)
+	p.Name = id
+	if p.Name == "" {
+		p.Name = typ + "-" + p.ID[:6]
+	}
+	return p
+}
+
+func (r *reader) tokens(v gjson.Result, path string) []provider.Token {
+	secrets, present := r.strings(v, path, "apiTokens")
+	field := join(path, "apiTokens")
+	if !present {
+		r.fail(field, "is required: a list of at least one token")
+		return nil
+	}
+	if len(secrets) == 0 && v.Get("apiTokens").IsArray() && len(v.Get("apiTokens").Array()) == 0 {
+		r.fail(field, "must hold at least one token, got an empty list")
+	}
+	if len(secrets) > MaxTokens {
+		r.fail(field, "must hold at most %d tokens, got %d", MaxTokens, len(secrets))
+	}
+	seen := map[string]int{}
+	var out []provider.Token
+	for i, s := range secrets {
+		tok := provider.NewToken(i, s)
+		switch j, dup := seen[s]; {
+		case strings.TrimSpace(s) == "":
+			r.fail(fmt.Sprintf("%s[%d]", field, i), "must not be empty")
+		case dup:
+			r.fail(fmt.Sprintf("%s[%d]", field, i), "duplicates token #%d (fingerprint %s)", j, tok.Fingerprint)
+		}
+		seen[s] = i
+		out = append(out, tok)
+	}
+	return out
+}
+
+func (r *reader) mapping(v gjson.Result, path string) *provider.Mapping {
+	m := v.Get("modelMapping")
+	field := join(path, "modelMapping")
+	if !m.Exists() {
+		return nil
+	}
+	if !m.IsObject() {
+		r.fail(field, "must be an object of model: target, got %s", describe(m))
+		return nil
+	}
+	var entries []provider.MappingEntry
+	m.ForEach(func(k, t gjson.Result) bool {
+		if t.Type != gjson.String {
+			r.fail(field+"."+k.Str, "target must be a string, got %s", describe(t))
+			return true
+		}
+		entries = append(entries, provider.MappingEntry{Key: k.Str, Target: t.Str})
+		return true
+	})
+	compiled, err := provider.CompileMapping(entries)
+	if err != nil {
+		r.fail(field, "%v", err)
+	}
+	return compiled
+}
+
+func (r *reader) failover(v gjson.Result, path string) FailoverConfig {
+	f := FailoverConfig{Settings: failover.Settings{FailureThreshold: DefaultFailureThreshold,
+		SuccessThreshold: DefaultSuccessThreshold, HealthCheckInterval: DefaultHealthCheckInterval},
+		HealthCheckTimeout: DefaultHealthCheckTimeout}
+	if !v.Exists() || !r.object(v, path, failoverFields...) {
+		return f
+	}
+	f.Enabled = r.boolean(v, path, "enabled", false)
+	f.Settings.FailureThreshold = uint32(r.integer(v, path, "failureThreshold", DefaultFailureThreshold, 1))
+	f.Settings.SuccessThreshold = uint32(r.integer(v, path, "successThreshold", DefaultSuccessThreshold, 1))
+	f.Settings.HealthCheckInterval = r.integer(v, path, "healthCheckInterval", DefaultHealthCheckInterval, 1)
+	f.Settings.CooldownDuration = r.integer(v, path, "cooldownDuration", 0, 0)
+	f.HealthCheckTimeout = r.integer(v, path, "healthCheckTimeout", DefaultHealthCheckTimeout, 1)
+	f.HealthCheckModel = r.str(v, path, "healthCheckModel", "")
+	f.RejectWhenAllDown = r.oneOf(v, path, "allTokensDown", "fallback", "fallback", "reject") == "reject"
+	f.Patterns = r.patterns(v, path, "failoverOnStatus")
+	return f
+}
+
+func (r *reader) retry(v gjson.Result, path string) RetryConfig {
+	c := RetryConfig{MaxRetries: 1, TimeoutMs: DefaultRetryTimeout, MaxBodyBytes: DefaultRetryMaxBodyBytes}
+	if !v.Exists() || !r.object(v, path, retryFields...) {
+		return c
+	}
+	c.Enabled = r.boolean(v, path, "enabled", false)
+	c.MaxRetries = r.integer(v, path, "maxRetries", 1, 0)
+	c.TimeoutMs = r.integer(v, path, "retryTimeout", DefaultRetryTimeout, 1)
+	c.MaxBodyBytes = r.integer(v, path, "maxBodyBytes", DefaultRetryMaxBodyBytes, 0)
+	c.Patterns = r.patterns(v, path, "retryOnStatus")
+	return c
+}
+
+func (r *reader) patterns(v gjson.Result, path, key string) failover.StatusPatterns {
+	list, present := r.strings(v, path, key)
+	if !present {
+		return nil
+	}
+	ps, err := failover.CompileStatusPatterns(list)
+	if err != nil {
+		r.fail(join(path, key), "%v", err)
+		return nil
+	}
+	return ps
+}
+
+// poolID hashes what makes a pool's state meaningful: provider type and id,
+// the ordered token fingerprints and the failover settings. Tokens are
+// represented by fingerprints only; the raw token never reaches the hash.
+func poolID(typ, id string, tokens []provider.Token, f FailoverConfig) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00", typ, id)
+	for _, t := range tokens {
+		h.Write([]byte(t.Fingerprint + ","))
+	}
+	s := f.Settings
+	fmt.Fprintf(h, "\x00%t,%d,%d,%d,%d,%t", f.Enabled, s.FailureThreshold, s.SuccessThreshold,
+		s.HealthCheckInterval, s.CooldownDuration, f.RejectWhenAllDown)
+	for _, p := range f.Patterns {
+		h.Write([]byte("," + strconv.Quote(p.String())))
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}

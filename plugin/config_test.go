@@ -1,0 +1,148 @@
+package plugin
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseConfig_HigressFailoverYAMLAndJSONAgree(t *testing.T) {
+	var pools []*Pool
+	for _, f := range []string{"higress-failover.yaml", "higress-failover.json"} {
+		raw, err := os.ReadFile("../testdata/config/" + f)
+		require.NoError(t, err)
+		cfg, err := ParseConfig(raw)
+		require.NoError(t, err, f)
+		require.Empty(t, cfg.Warnings, f)
+		p := cfg.Global
+		require.Equal(t, "qwen", p.Provider.Type())
+		require.Len(t, p.Tokens, 3)
+		require.True(t, p.Failover.Enabled)
+		require.Equal(t, uint32(3), p.Failover.Settings.FailureThreshold)
+		require.Equal(t, int64(5000), p.Failover.Settings.HealthCheckInterval)
+		require.Equal(t, "gpt-3", p.Failover.HealthCheckModel)
+		for in, want := range map[string]string{"gpt-3": "qwen-turbo", "gpt-4-turbo": "qwen-max", "other": "qwen-turbo"} {
+			require.Equal(t, want, p.Mapping.Map(in), f)
+		}
+		pools = append(pools, p)
+	}
+	require.Equal(t, pools[0].ID, pools[1].ID, "same config, same pool identity, same shared state")
+}
+
+func TestParseConfig_DefaultsOnlyForAbsentFields(t *testing.T) {
+	cfg, err := ParseConfig([]byte("provider: {type: openai, apiTokens: [a], failover: {enabled: true, cooldownDuration: 0}}"))
+	require.NoError(t, err)
+	f := cfg.Global.Failover
+	require.Equal(t, uint32(DefaultFailureThreshold), f.Settings.FailureThreshold)
+	require.Equal(t, uint32(DefaultSuccessThreshold), f.Settings.SuccessThreshold)
+	require.Equal(t, int64(DefaultHealthCheckInterval), f.Settings.HealthCheckInterval)
+	require.Equal(t, int64(0), f.Settings.CooldownDuration)
+	require.False(t, f.RejectWhenAllDown)
+	require.Equal(t, "random", cfg.Global.Selection)
+}
+
+func TestParseConfig_RefusesBadConfigNamingTheField(t *testing.T) {
+	tests := []struct {
+		name, config, want string
+	}{
+		{"malformed json", `{"provider": {"type": "openai",}`, "configuration is not valid JSON"},
+		{"malformed yaml", "provider:\n  type: [openai\n", "configuration is not valid YAML"},
+		{"empty", "   ", "configuration is empty"},
+		{"no provider", `{"other": 1}`, "provider: is required (or _rules_)"},
+		{"provider not object", `provider: openai`, "provider: must be an object, got string"},
+		{"missing type", `provider: {apiTokens: [a]}`, "provider.type: is required"},
+		{"unknown type", `provider: {type: opanai, apiTokens: [a]}`, `provider.type: unknown provider "opanai"`},
+		{"missing apiTokens", `provider: {type: openai}`, "provider.apiTokens: is required"},
+		{"empty apiTokens", `provider: {type: openai, apiTokens: []}`, "provider.apiTokens: must hold at least one token, got an empty list"},
+		{"apiTokens not a list", `provider: {type: openai, apiTokens: abc}`, `provider.apiTokens: must be a list of strings, got string "abc"`},
+		{"blank token", `provider: {type: openai, apiTokens: ["a", " "]}`, "provider.apiTokens[1]: must not be empty"},
+		{"duplicate token", `provider: {type: openai, apiTokens: [a, b, a]}`, "provider.apiTokens[2]: duplicates token #0"},
+		{"threshold 0", `provider: {type: openai, apiTokens: [a], failover: {enabled: true, failureThreshold: 0}}`, "provider.failover.failureThreshold: must be >= 1, got 0"},
+		{"success threshold 0", `provider: {type: openai, apiTokens: [a], failover: {successThreshold: 0}}`, "provider.failover.successThreshold: must be >= 1, got 0"},
+		{"negative interval", `provider: {type: openai, apiTokens: [a], failover: {healthCheckInterval: -5}}`, "provider.failover.healthCheckInterval: must be >= 1, got -5"},
+		{"negative cooldown", `provider: {type: openai, apiTokens: [a], failover: {cooldownDuration: -1}}`, "provider.failover.cooldownDuration: must be >= 0, got -1"},
+		{"threshold wrong type", `provider: {type: openai, apiTokens: [a], failover: {failureThreshold: "three"}}`, `provider.failover.failureThreshold: must be a whole number, got string "three"`},
+		{"threshold fraction", `provider: {type: openai, apiTokens: [a], failover: {failureThreshold: 2.5}}`, "provider.failover.failureThreshold: must be a whole number, got number 2.5"},
+		{"enabled wrong type", `{"provider": {"type": "openai", "apiTokens": ["a"], "failover": {"enabled": "yes"}}}`, `provider.failover.enabled: must be true or false, got string "yes"`},
+		{"bad regex", `provider: {type: openai, apiTokens: [a], modelMapping: {"~gpt-(": x}}`, `provider.modelMapping: key "~gpt-(": invalid regex`},
+		{"mapping target not string", `provider: {type: openai, apiTokens: [a], modelMapping: {gpt-4: 4}}`, "provider.modelMapping.gpt-4: target must be a string, got number 4"},
+		{"bad status pattern", `provider: {type: openai, apiTokens: [a], failover: {failoverOnStatus: ["5(x"]}}`, "provider.failover.failoverOnStatus: \"5(x\" is not a valid pattern"},
+		{"bad allTokensDown", `provider: {type: openai, apiTokens: [a], failover: {allTokensDown: drop}}`, `provider.failover.allTokensDown: must be one of fallback, reject, got "drop"`},
+		{"azure without url", `provider: {type: azure, apiTokens: [a]}`, "provider: azureServiceUrl is required for type azure"},
+		{"azure without api-version", `provider: {type: azure, apiTokens: [a], azureServiceUrl: "https://x.openai.azure.com/openai/deployments/d/chat/completions"}`, "has no api-version"},
+		{"sticky without header", `provider: {type: openai, apiTokens: [a], tokenSelection: sticky}`, "provider.stickyHeader: is required when tokenSelection is sticky"},
+		{"rules not a list", `{"_rules_": {"a": 1}}`, "_rules_: must be a list, got an object"},
+		{"rule without matcher", `_rules_: [{provider: {type: openai, apiTokens: [a]}}]`, "_rules_[0]: needs _match_route_ or _match_domain_"},
+		{"rule bad provider", `_rules_: [{_match_route_: [r], provider: {type: openai, apiTokens: []}}]`, "_rules_[0].provider.apiTokens: must hold at least one token"},
+		{"negative maxRetries", `provider: {type: openai, apiTokens: [a], retryOnFailure: {maxRetries: -1}}`, "provider.retryOnFailure.maxRetries: must be >= 0, got -1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var cfg *Config
+			var err error
+			require.NotPanics(t, func() { cfg, err = ParseConfig([]byte(tc.config)) })
+			require.Nil(t, cfg)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
+
+func TestParseConfig_CollectsEveryProblem(t *testing.T) {
+	_, err := ParseConfig([]byte(`provider: {type: nope, apiTokens: [], failover: {failureThreshold: 0}}`))
+	require.Error(t, err)
+	lines := strings.Split(err.Error(), "\n")
+	require.Len(t, lines, 3, err.Error())
+}
+
+func TestParseConfig_WarnsOnUnknownFieldsWithSuggestion(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`{"provider": {"type": "openai", "apiTokens": ["a"], "protocol": "openai/v1",
+		"failover": {"failureThreshhold": 2}}}`))
+	require.NoError(t, err)
+	require.Equal(t, []string{
+		"provider.protocol: unknown field",
+		"provider.failover.failureThreshhold: unknown field, did you mean failureThreshold?",
+	}, cfg.Warnings)
+}
+
+func TestParseConfig_YAMLKeepsMappingOrder(t *testing.T) {
+	cfg, err := ParseConfig([]byte("provider:\n  type: openai\n  apiTokens: [a]\n  modelMapping:\n    '~^z(.*)': first-$1\n    '~^.*': second\n"))
+	require.NoError(t, err)
+	require.Equal(t, "first-abc", cfg.Global.Mapping.Map("zabc"), "regexes apply in the order written")
+}
+
+func TestParseConfig_PoolIdentity(t *testing.T) {
+	id := func(c string) string {
+		cfg, err := ParseConfig([]byte(c))
+		require.NoError(t, err)
+		return cfg.Global.ID
+	}
+	base := id(`provider: {type: openai, apiTokens: [a, b], failover: {enabled: true}}`)
+	require.Equal(t, base, id(`provider: {type: openai, apiTokens: [a, b], failover: {enabled: true}, modelMapping: {x: y}}`), "mapping is not part of the pool")
+	require.NotEqual(t, base, id(`provider: {type: openai, apiTokens: [b, a], failover: {enabled: true}}`))
+	require.NotEqual(t, base, id(`provider: {type: openai, apiTokens: [a, b, c], failover: {enabled: true}}`))
+	require.NotEqual(t, base, id(`provider: {type: openai, apiTokens: [a, b], failover: {enabled: true, failureThreshold: 5}}`))
+	require.NotEqual(t, base, id(`provider: {type: openai, id: x, apiTokens: [a, b], failover: {enabled: true}}`))
+}
+
+func FuzzParseConfig(f *testing.F) {
+	for _, name := range []string{"higress-failover.yaml", "higress-failover.json"} {
+		raw, err := os.ReadFile("../testdata/config/" + name)
+		if err == nil {
+			f.Add(raw)
+		}
+	}
+	f.Add([]byte(`_rules_: [{_match_route_: [r], provider: {type: openai, apiTokens: [a]}}]`))
+	f.Add([]byte(`{"provider":{"type":"azure","apiTokens":["k"],"azureServiceUrl":"https://a.b/openai/deployments/d/chat/completions?api-version=1"}}`))
+	f.Add([]byte("a: &x [*x]"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		cfg, err := ParseConfig(raw)
+		if (cfg == nil) == (err == nil) {
+			t.Fatalf("exactly one of config and error must be set: %v %v", cfg, err)
+		}
+		if cfg != nil && cfg.Global == nil && len(cfg.Rules) == 0 {
+			t.Fatalf("accepted a config with nothing to do")
+		}
+	})
+}

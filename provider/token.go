@@ -1,0 +1,40 @@
+package provider
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+)
+
+// Token is one configured API token. Its String and LogValue show only the
+// index and a short fingerprint, so an accidental %v or log cannot leak it.
+type Token struct {
+	Index       int
+	Fingerprint string
+	secret      string
+}
+
+// NewToken wraps the secret at position index of apiTokens.
+func NewToken(index int, secret string) Token {
+	return Token{Index: index, Fingerprint: Fingerprint(secret), secret: secret}
+}
+
+// Secret returns the raw token, for building the auth header only.
+func (t Token) Secret() string { return t.secret }
+
+// String is "#<index>(<fingerprint>)".
+func (t Token) String() string { return fmt.Sprintf("#%d(%s)", t.Index, t.Fingerprint) }
+
+// GoString keeps %#v from printing the secret.
+func (t Token) GoString() string { return t.String() }
+
+// LogValue keeps slog from printing the secret.
+func (t Token) LogValue() slog.Value { return slog.StringValue(t.String()) }
+
+// Fingerprint is the first 8 hex digits of the secret's SHA-256: enough to
+// tell tokens apart in logs, useless for recovering them.
+func Fingerprint(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:4])
+}
