@@ -57,7 +57,8 @@ const (
 	ClassUpstream
 )
 
-func (c Class) reason() Reason {
+// Reason is the failure reason of a failing class (ReasonNone otherwise).
+func (c Class) Reason() Reason {
 	switch c {
 	case ClassAuth:
 		return ReasonAuth

@@ -51,7 +51,7 @@ func (p *Pool) Record(i int, o Outcome, target Target, s Settings, now int64) Ch
 		}
 	case ClassAuth, ClassQuota:
 		if t.Status != Unhealthy {
-			p.demote(i, o.Class.reason(), target, s, now, &c)
+			p.demote(i, o.Class.Reason(), target, s, now, &c)
 		}
 	case ClassRateLimit:
 		rest := o.RetryAfterMs

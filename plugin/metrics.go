@@ -1,0 +1,105 @@
+package plugin
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/token-failover/token-failover/abi"
+	"github.com/token-failover/token-failover/failover"
+)
+
+// MetricPrefix starts every stat name; Envoy shows them under wasmcustom.
+const MetricPrefix = "tokenfailover"
+
+// tokenMetrics are one token's counters. Names carry the pool name and token
+// index, never the token.
+type tokenMetrics struct {
+	requests     metric
+	failures     [len(failoverReasons)]metric
+	demotions    metric
+	restorations metric
+	probesOK     metric
+	probesFailed metric
+}
+
+// metric is a defined stat; ok is false when the host refused to define it
+// (ids are opaque, so 0 cannot mark "undefined").
+type metric struct {
+	id uint32
+	ok bool
+}
+
+var failoverReasons = [...]failover.Reason{failover.ReasonAuth, failover.ReasonQuota, failover.ReasonRateLimit, failover.ReasonUpstream}
+
+// poolMetrics are the stats of one pool.
+type poolMetrics struct {
+	host         abi.Host
+	tokens       []tokenMetrics
+	available    metric
+	leaseChanges metric
+	allDown      metric
+}
+
+// metricName keeps names bounded and Prometheus-safe.
+func metricName(parts ...string) string {
+	var b strings.Builder
+	b.WriteString(MetricPrefix)
+	for _, p := range parts {
+		b.WriteByte('.')
+		for _, r := range p {
+			if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' {
+				b.WriteRune(r)
+			} else {
+				b.WriteByte('_')
+			}
+		}
+	}
+	return b.String()
+}
+
+func newPoolMetrics(host abi.Host, pool string, n int) *poolMetrics {
+	m := &poolMetrics{host: host, tokens: make([]tokenMetrics, n)}
+	def := func(t abi.MetricType, parts ...string) metric {
+		id, err := host.DefineMetric(t, metricName(parts...))
+		if err != nil {
+			host.Log(abi.LogWarn, fmt.Sprintf("token-failover: cannot define metric %s: %v", metricName(parts...), err))
+		}
+		return metric{id: id, ok: err == nil}
+	}
+	m.available = def(abi.MetricGauge, pool, "available_tokens")
+	m.leaseChanges = def(abi.MetricCounter, pool, "lease_changes")
+	m.allDown = def(abi.MetricCounter, pool, "all_tokens_down")
+	for i := range m.tokens {
+		tok := fmt.Sprintf("token%d", i)
+		t := &m.tokens[i]
+		t.requests = def(abi.MetricCounter, pool, tok, "requests")
+		for k, r := range failoverReasons {
+			t.failures[k] = def(abi.MetricCounter, pool, tok, "failures_"+r.String())
+		}
+		t.demotions = def(abi.MetricCounter, pool, tok, "demotions")
+		t.restorations = def(abi.MetricCounter, pool, tok, "restorations")
+		t.probesOK = def(abi.MetricCounter, pool, tok, "probes_ok")
+		t.probesFailed = def(abi.MetricCounter, pool, tok, "probes_failed")
+	}
+	return m
+}
+
+func (m *poolMetrics) inc(x metric) {
+	if x.ok {
+		_ = m.host.IncrementMetric(x.id, 1)
+	}
+}
+
+func (m *poolMetrics) failure(token int, r failover.Reason) {
+	for k, fr := range failoverReasons {
+		if fr == r {
+			m.inc(m.tokens[token].failures[k])
+		}
+	}
+}
+
+func (m *poolMetrics) setAvailable(n int) {
+	if m.available.ok {
+		_ = m.host.RecordMetric(m.available.id, uint64(n))
+	}
+}

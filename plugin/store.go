@@ -1,0 +1,33 @@
+package plugin
+
+import (
+	"errors"
+
+	"github.com/token-failover/token-failover/abi"
+	"github.com/token-failover/token-failover/failover"
+)
+
+// sharedData adapts Envoy's shared data to failover.Store.
+type sharedData struct{ host abi.Host }
+
+func (s sharedData) Get(key string) ([]byte, uint32, error) {
+	v, cas, err := s.host.GetSharedData(key)
+	if errors.Is(err, abi.ErrNotFound) {
+		return nil, 0, failover.ErrNotFound
+	}
+	return v, cas, err
+}
+
+func (s sharedData) Set(key string, value []byte, cas uint32) error {
+	err := s.host.SetSharedData(key, value, cas)
+	if errors.Is(err, abi.ErrCasMismatch) {
+		return failover.ErrCasMismatch
+	}
+	return err
+}
+
+// KeyPrefix starts every shared-data key of the plugin.
+const KeyPrefix = "token-failover/"
+
+func stateKey(poolID string) string { return KeyPrefix + poolID + "/state" }
+func leaseKey(poolID string) string { return KeyPrefix + poolID + "/lease" }
