@@ -1,0 +1,235 @@
+package wasmhost
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+)
+
+// Options configure a Host.
+type Options struct {
+	// WasmPath is the module to load; default ModulePath().
+	WasmPath string
+	// Workers is the number of worker VMs (default 4); a main-thread VM is
+	// always added, so ticks fire on Workers+1 VMs.
+	Workers int
+	// Config is the plugin configuration (buffer 7).
+	Config []byte
+	// Clusters answer the route's upstream requests and http calls by name.
+	Clusters map[string]Cluster
+	// Start is the virtual clock's wall time at creation (default 2026-01-01).
+	Start time.Time
+	// Seed makes random_get deterministic per VM.
+	Seed int64
+	// SkipCanary leaves out the canary VM Envoy runs for each new config.
+	SkipCanary bool
+}
+
+// Host is the emulated Envoy process.
+type Host struct {
+	ctx      context.Context
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+	opts     Options
+	start    time.Time
+	now      time.Duration // virtual time since start
+	mono     uint64        // makes the monotonic clock strictly increase
+
+	shared  map[string]sharedValue
+	cas     uint32
+	metrics map[string]*Metric
+	calls   []*pendingCall
+	nextID  uint32
+
+	vms     []*VM
+	byName  map[string]*VM
+	allLogs []Log
+	replies []LocalReply
+	vmSeq   int
+	config  []byte
+}
+
+// cacheDir is where compiled modules are kept between test processes.
+func cacheDir() string {
+	if d := os.Getenv("WASMHOST_CACHE"); d != "" {
+		return d
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	return filepath.Join(base, "token-failover", "wazero")
+}
+
+// New compiles the module (cached on disk), instantiates the main-thread VM
+// and the workers, and configures each (after a canary VM, as Envoy does).
+func New(opts Options) (*Host, error) {
+	if opts.Workers == 0 {
+		opts.Workers = 4
+	}
+	if opts.Start.IsZero() {
+		opts.Start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	if opts.WasmPath == "" {
+		p, err := ModulePath()
+		if err != nil {
+			return nil, err
+		}
+		opts.WasmPath = p
+	}
+	code, err := os.ReadFile(opts.WasmPath)
+	if err != nil {
+		return nil, fmt.Errorf("wasmhost: %w", err)
+	}
+	ctx := context.Background()
+	cache, err := wazero.NewCompilationCacheWithDir(cacheDir())
+	if err != nil {
+		return nil, fmt.Errorf("wasmhost: compilation cache: %w", err)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(cache).WithCloseOnContextDone(false))
+	h := &Host{ctx: ctx, rt: rt, opts: opts, start: opts.Start, shared: map[string]sharedValue{},
+		metrics: map[string]*Metric{}, byName: map[string]*VM{}, config: opts.Config}
+	if err := h.instantiateHostModules(); err != nil {
+		return nil, err
+	}
+	if h.compiled, err = rt.CompileModule(ctx, code); err != nil {
+		return nil, fmt.Errorf("wasmhost: compile: %w", err)
+	}
+	if !opts.SkipCanary {
+		if err := h.runCanary(); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := h.AddVM("main"); err != nil {
+		return nil, err
+	}
+	for i := 0; i < opts.Workers; i++ {
+		if _, err := h.AddVM(fmt.Sprintf("worker-%d", i)); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// Close releases the runtime.
+func (h *Host) Close() error { return h.rt.Close(h.ctx) }
+
+// runCanary does what Envoy does for each new plugin config: a short-lived
+// clone is initialised, configured and destroyed.
+func (h *Host) runCanary() error {
+	vm, err := h.AddVM("canary")
+	if err != nil {
+		return err
+	}
+	return h.RemoveVM(vm)
+}
+
+// VMs returns the live VMs: main first, then workers.
+func (h *Host) VMs() []*VM { return append([]*VM(nil), h.vms...) }
+
+// Workers returns the worker VMs (every VM but the main-thread one).
+func (h *Host) Workers() []*VM {
+	var out []*VM
+	for _, v := range h.vms {
+		if v.name != "main" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Main returns the main-thread VM.
+func (h *Host) Main() *VM { return h.byName["main"] }
+
+// Now is the virtual wall-clock time.
+func (h *Host) Now() time.Time { return h.start.Add(h.now) }
+
+// Logs returns every log line of every VM so far, in order.
+func (h *Host) Logs() []Log { return append([]Log(nil), h.allLogs...) }
+
+// LocalReplies returns every local reply sent by any VM.
+func (h *Host) LocalReplies() []LocalReply { return append([]LocalReply(nil), h.replies...) }
+
+// LogText joins every log line, for assertions and leak scans.
+func (h *Host) LogText() string {
+	var b strings.Builder
+	for _, l := range h.allLogs {
+		fmt.Fprintf(&b, "[%s %s] %s\n", l.VM, l.Level, l.Message)
+	}
+	return b.String()
+}
+
+// Reload applies a new plugin configuration the way Envoy does when the VM
+// config is unchanged: a canary VM checks it, then every live VM gets a new
+// root context configured with it and the old root is torn down. It
+// returns whether every VM accepted the config.
+func (h *Host) Reload(config []byte) (bool, error) {
+	h.config = config
+	if !h.opts.SkipCanary {
+		if err := h.runCanary(); err != nil {
+			return false, err
+		}
+	}
+	ok := true
+	for _, vm := range h.vms {
+		accepted, err := vm.newRoot()
+		if err != nil {
+			return false, err
+		}
+		ok = ok && accepted
+	}
+	return ok, nil
+}
+
+// Advance moves the virtual clock forward by d, firing every tick and
+// delivering every http-call response that falls due, in time order.
+func (h *Host) Advance(d time.Duration) error {
+	end := h.now + d
+	for {
+		next, fire := h.nextEvent(end)
+		if fire == nil {
+			break
+		}
+		h.now = next
+		if err := fire(); err != nil {
+			return err
+		}
+	}
+	h.now = end
+	return nil
+}
+
+// nextEvent finds the earliest tick or call response due by end.
+func (h *Host) nextEvent(end time.Duration) (time.Duration, func() error) {
+	best := end + 1
+	var fire func() error
+	sort.SliceStable(h.calls, func(i, j int) bool { return h.calls[i].due < h.calls[j].due })
+	if len(h.calls) > 0 && h.calls[0].due <= end {
+		c := h.calls[0]
+		best = c.due
+		fire = func() error {
+			h.calls = h.calls[1:]
+			return c.deliver()
+		}
+	}
+	for _, vm := range h.vms {
+		if vm.tickPeriod > 0 && !vm.frozen && vm.nextTick <= end && vm.nextTick < best {
+			v := vm
+			best = v.nextTick
+			fire = func() error {
+				v.nextTick += v.tickPeriod
+				return v.tick()
+			}
+		}
+	}
+	return best, fire
+}
+
+// Tick fires one tick on vm now, out of schedule.
+func (h *Host) Tick(vm *VM) error { return vm.tick() }

@@ -1,0 +1,192 @@
+package wasmhost
+
+import (
+	"fmt"
+	"math/rand"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// phase is what the VM is doing, for Envoy's restricted callbacks.
+type phase int
+
+const (
+	phaseNormal phase = iota
+	phaseInitialize
+	phaseAllocate
+)
+
+// VM is one instance of the module (a worker, the main thread or a canary).
+type VM struct {
+	h          *Host
+	name       string
+	mod        api.Module
+	rnd        *rand.Rand
+	phase      phase
+	failed     error
+	rootID     uint32
+	nextCtx    uint32
+	current    uint32 // context the running callback belongs to
+	effective  uint32 // set by proxy_set_effective_context
+	streams    map[uint32]*Stream
+	tickPeriod time.Duration
+	nextTick   time.Duration
+	frozen     bool
+	metricIDs  map[uint32]string
+	logs       []Log
+	callResp   *callResponse
+	configOK   bool
+}
+
+// Log is one captured log line.
+type Log struct {
+	VM      string
+	Level   Level
+	Message string
+}
+
+// Level is a proxy-wasm log level.
+type Level uint32
+
+func (l Level) String() string {
+	return [...]string{"trace", "debug", "info", "warn", "error", "critical"}[min(int(l), 5)]
+}
+
+// Name is the VM's name ("main", "worker-N", "canary").
+func (vm *VM) Name() string { return vm.name }
+
+// Logs returns this VM's captured log lines.
+func (vm *VM) Logs() []Log { return append([]Log(nil), vm.logs...) }
+
+// Failed returns the trap that killed the VM, if any.
+func (vm *VM) Failed() error { return vm.failed }
+
+// ConfigAccepted tells whether the last proxy_on_configure returned true.
+func (vm *VM) ConfigAccepted() bool { return vm.configOK }
+
+// Freeze stops (or resumes) this VM's ticks, as if its thread were stuck.
+func (vm *VM) Freeze(frozen bool) { vm.frozen = frozen }
+
+// LiveStreams counts the stream contexts created and not yet deleted.
+func (vm *VM) LiveStreams() int { return len(vm.streams) }
+
+// MemoryBytes is the size of the VM's linear memory.
+func (vm *VM) MemoryBytes() uint32 { return vm.mod.Memory().Size() }
+
+// AddVM instantiates a new VM named name: _initialize, then the root
+// context, proxy_on_vm_start and proxy_on_configure.
+func (h *Host) AddVM(name string) (*VM, error) {
+	h.vmSeq++
+	vm := &VM{h: h, name: name, rnd: rand.New(rand.NewSource(h.opts.Seed + int64(h.vmSeq))),
+		streams: map[uint32]*Stream{}, metricIDs: map[uint32]string{}}
+	modName := fmt.Sprintf("%s#%d", name, h.vmSeq)
+	h.byName[modName] = vm
+	vm.phase = phaseInitialize
+	mod, err := h.rt.InstantiateModule(h.ctx, h.compiled, wazero.NewModuleConfig().WithName(modName).WithStartFunctions("_initialize"))
+	vm.phase = phaseNormal
+	if err != nil {
+		return nil, fmt.Errorf("wasmhost: instantiate %s: %w", name, err)
+	}
+	vm.mod = mod
+	if name != "canary" {
+		h.vms = append(h.vms, vm)
+		h.byName[name] = vm
+	}
+	if _, err := vm.newRoot(); err != nil {
+		return nil, err
+	}
+	return vm, nil
+}
+
+// RemoveVM tears a VM down (its module is closed).
+func (h *Host) RemoveVM(vm *VM) error {
+	for i, v := range h.vms {
+		if v == vm {
+			h.vms = append(h.vms[:i], h.vms[i+1:]...)
+			break
+		}
+	}
+	if h.byName[vm.name] == vm {
+		delete(h.byName, vm.name)
+	}
+	return vm.mod.Close(h.ctx)
+}
+
+// newRoot creates a root context with the host's current config; the old
+// root (if any) gets on_done and on_delete.
+func (vm *VM) newRoot() (bool, error) {
+	old := vm.rootID
+	vm.nextCtx++
+	root := vm.nextCtx
+	if _, err := vm.call(root, "proxy_on_context_create", uint64(root), 0); err != nil {
+		return false, err
+	}
+	if old == 0 {
+		if _, err := vm.call(root, "proxy_on_vm_start", uint64(root), 0); err != nil {
+			return false, err
+		}
+	}
+	vm.rootID = root
+	res, err := vm.call(root, "proxy_on_configure", uint64(root), uint64(len(vm.h.config)))
+	if err != nil {
+		return false, err
+	}
+	vm.configOK = res[0] != 0
+	if old != 0 {
+		if _, err := vm.call(old, "proxy_on_done", uint64(old)); err != nil {
+			return false, err
+		}
+		if _, err := vm.call(old, "proxy_on_delete", uint64(old)); err != nil {
+			return false, err
+		}
+	}
+	return vm.configOK, nil
+}
+
+// call runs an exported callback as context ctxID. A trap marks the VM
+// failed, as Envoy does, and every later call fails.
+func (vm *VM) call(ctxID uint32, name string, args ...uint64) ([]uint64, error) {
+	if vm.failed != nil {
+		return nil, fmt.Errorf("wasmhost: VM %s has failed: %w", vm.name, vm.failed)
+	}
+	fn := vm.mod.ExportedFunction(name)
+	if fn == nil {
+		return nil, fmt.Errorf("wasmhost: export %s missing", name)
+	}
+	prevCur, prevEff := vm.current, vm.effective
+	vm.current, vm.effective = ctxID, 0
+	res, err := fn.Call(vm.h.ctx, args...)
+	vm.current, vm.effective = prevCur, prevEff
+	if err != nil {
+		vm.failed = err
+		vm.log(LevelCritical, fmt.Sprintf("wasm trap in %s: %v", name, err))
+		return nil, fmt.Errorf("wasmhost: %s on %s: %w", name, vm.name, err)
+	}
+	return res, nil
+}
+
+// Log levels.
+const (
+	LevelTrace Level = iota
+	LevelDebug
+	LevelInfo
+	LevelWarn
+	LevelError
+	LevelCritical
+)
+
+func (vm *VM) log(level Level, msg string) {
+	l := Log{VM: vm.name, Level: level, Message: msg}
+	vm.logs = append(vm.logs, l)
+	vm.h.allLogs = append(vm.h.allLogs, l)
+}
+
+func (vm *VM) tick() error {
+	if vm.failed != nil || vm.rootID == 0 {
+		return nil
+	}
+	_, err := vm.call(vm.rootID, "proxy_on_tick", uint64(vm.rootID))
+	return err
+}
