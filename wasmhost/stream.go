@@ -74,7 +74,7 @@ func (vm *VM) Start(req Request) (*Stream, error) {
 	vm.nextCtx++
 	s := &Stream{vm: vm, id: vm.nextCtx, req: req, reqHeaders: append([]Pair(nil), req.Headers...),
 		reqBody: append([]byte(nil), req.Body...),
-		props: map[string]string{"xds.route_name": req.Route, "xds.cluster_name": req.Cluster}}
+		props:   map[string]string{"xds.route_name": req.Route, "xds.cluster_name": req.Cluster}}
 	vm.streams[s.id] = s
 	if _, err := vm.call(s.id, "proxy_on_context_create", uint64(s.id), uint64(vm.rootID)); err != nil {
 		return nil, err
