@@ -29,6 +29,13 @@ type Options struct {
 	Seed int64
 	// SkipCanary leaves out the canary VM Envoy runs for each new config.
 	SkipCanary bool
+	// BeforeSharedSet, when set, runs inside proxy_set_shared_data before
+	// the cas is checked. It may call into other VMs (run their callbacks),
+	// which is how tests put another worker's write between this VM's get
+	// and set, as real threads would. It is not called re-entrantly.
+	BeforeSharedSet func(vm *VM, key string)
+	// Trace records every callback into the plugin (see Host.Trace).
+	Trace bool
 }
 
 // Host is the emulated Envoy process.
@@ -53,6 +60,21 @@ type Host struct {
 	replies []LocalReply
 	vmSeq   int
 	config  []byte
+
+	inSetHook     bool
+	casMismatches int
+	trace         []string
+}
+
+// CasMismatches counts proxy_set_shared_data calls refused for a stale cas.
+func (h *Host) CasMismatches() int { return h.casMismatches }
+
+// Trace returns "vm:callback" for every callback since the last call, when
+// Options.Trace is on, and clears it.
+func (h *Host) Trace() []string {
+	t := h.trace
+	h.trace = nil
+	return t
 }
 
 // cacheDir is where compiled modules are kept between test processes.

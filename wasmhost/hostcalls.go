@@ -257,7 +257,13 @@ func (h *Host) instantiateHostModules() error {
 		s[0] = uint64(vm.returnBytes(ctx, data, u32(s[2]), u32(s[3])))
 	})
 	def("proxy_set_shared_data", normalOnly, types(5), types(1), func(_ context.Context, vm *VM, s []uint64) {
-		s[0] = uint64(vm.h.setShared(string(vm.read(u32(s[0]), u32(s[1]))), vm.read(u32(s[2]), u32(s[3])), u32(s[4])))
+		key := string(vm.read(u32(s[0]), u32(s[1])))
+		if hook := vm.h.opts.BeforeSharedSet; hook != nil && !vm.h.inSetHook {
+			vm.h.inSetHook = true
+			hook(vm, key)
+			vm.h.inSetHook = false
+		}
+		s[0] = uint64(vm.h.setShared(key, vm.read(u32(s[2]), u32(s[3])), u32(s[4])))
 	})
 	def("proxy_set_tick_period_milliseconds", normalOnly, types(1), types(1), func(_ context.Context, vm *VM, s []uint64) {
 		vm.tickPeriod = msDuration(u32(s[0]))

@@ -30,6 +30,7 @@ func (h *Host) getShared(key string) ([]byte, uint32, uint32) {
 // non-zero cas must match the key's; the counter is global and skips 0.
 func (h *Host) setShared(key string, data []byte, cas uint32) uint32 {
 	if cur, ok := h.shared[key]; ok && cas != 0 && cas != cur.cas {
+		h.casMismatches++
 		return statusCasMismatch
 	}
 	h.cas++

@@ -155,6 +155,9 @@ func (vm *VM) call(ctxID uint32, name string, args ...uint64) ([]uint64, error) 
 	if fn == nil {
 		return nil, fmt.Errorf("wasmhost: export %s missing", name)
 	}
+	if vm.h.opts.Trace {
+		vm.h.trace = append(vm.h.trace, vm.name+":"+name)
+	}
 	prevCur, prevEff := vm.current, vm.effective
 	vm.current, vm.effective = ctxID, 0
 	res, err := fn.Call(vm.h.ctx, args...)
