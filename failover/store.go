@@ -138,9 +138,3 @@ func (c *Cache) Read(s Store, key string, n int) (Pool, error) {
 	c.cas, c.pool = cas, p
 	return p, nil
 }
-
-// Latest returns the last pool this cache decoded (ok false if none): the
-// freshest view this VM has without another shared-data read.
-func (c *Cache) Latest() (Pool, bool) {
-	return c.pool, c.cas != 0
-}

@@ -38,11 +38,21 @@ func (t Token) Usable(now int64) bool {
 	}
 }
 
+// settle restores token i first if its Until has passed, so an outcome on a
+// cooled-down token that no tick has normalised yet counts like any other.
+func (p *Pool) settle(i int, now int64, c *Change) {
+	t := p.Tokens[i]
+	if t.Status != Available && t.Until > 0 && t.Until <= now {
+		p.restore(i, c)
+	}
+}
+
 // Record applies the outcome of a live request served by token i. target is
 // where probes go if this demotes the token.
 func (p *Pool) Record(i int, o Outcome, target Target, s Settings, now int64) Change {
+	c := Change{From: p.Tokens[i].Status, To: p.Tokens[i].Status}
+	p.settle(i, now, &c)
 	t := &p.Tokens[i]
-	c := Change{From: t.Status, To: t.Status}
 	switch o.Class {
 	case ClassSuccess:
 		if t.Status == Available && t.Failures > 0 {
@@ -103,11 +113,13 @@ func (p *Pool) restore(i int, c *Change) {
 	c.Changed, c.Restored, c.To = true, true, Available
 }
 
-// RecordProbe applies a probe result for token i. jitter in [0,1) spreads the
-// back-off of a failed probe over ±10%.
-func (p *Pool) RecordProbe(i int, ok bool, s Settings, now int64, jitter float64) Change {
+// RecordProbe applies a probe result for token i. A failed probe backs off
+// (ProbeBackoff) with a jitter derived from the token's own state, so probes
+// of different tokens spread out and a run replays exactly.
+func (p *Pool) RecordProbe(i int, ok bool, s Settings, now int64) Change {
+	c := Change{From: p.Tokens[i].Status, To: p.Tokens[i].Status}
+	p.settle(i, now, &c)
 	t := &p.Tokens[i]
-	c := Change{From: t.Status, To: t.Status}
 	if t.Status != Unhealthy {
 		return c
 	}
@@ -126,8 +138,21 @@ func (p *Pool) RecordProbe(i int, ok bool, s Settings, now int64, jitter float64
 	if t.ProbeFailures < 31 {
 		t.ProbeFailures++
 	}
-	t.NextProbe = now + ProbeBackoff(s.HealthCheckInterval, t.ProbeFailures, jitter)
+	t.NextProbe = now + ProbeBackoff(s.HealthCheckInterval, t.ProbeFailures, jitter(i, t))
 	return c
+}
+
+// jitter maps a token's index, demotion time and failed-probe count to
+// [0,1) (FNV-1a), deterministic yet different across tokens and attempts.
+func jitter(i int, t *Token) float64 {
+	h := uint64(14695981039346656037)
+	for _, v := range []uint64{uint64(i), uint64(t.DemotedAt), uint64(t.ProbeFailures)} {
+		for k := 0; k < 8; k++ {
+			h ^= v >> (8 * k) & 0xff
+			h *= 1099511628211
+		}
+	}
+	return float64(h>>11) / float64(1<<53)
 }
 
 // ProbeBackoff is the wait before the next probe after failures consecutive

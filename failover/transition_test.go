@@ -53,15 +53,15 @@ func TestRecord_Transitions(t *testing.T) {
 func TestRecordProbe_NeedsConsecutiveSuccesses(t *testing.T) {
 	p := NewPool(1)
 	p.Record(0, Outcome{Class: ClassAuth}, Target{}, testSettings, 0)
-	require.False(t, p.RecordProbe(0, true, testSettings, 1000, 0).Restored)
-	p.RecordProbe(0, false, testSettings, 2000, 0.5) // breaks the run
+	require.False(t, p.RecordProbe(0, true, testSettings, 1000).Restored)
+	p.RecordProbe(0, false, testSettings, 2000) // breaks the run
 	require.Equal(t, uint32(0), p.Tokens[0].ProbeSuccesses)
-	require.Equal(t, int64(2000+2000), p.Tokens[0].NextProbe)
-	require.False(t, p.RecordProbe(0, true, testSettings, 4000, 0).Restored)
-	c := p.RecordProbe(0, true, testSettings, 5000, 0)
+	require.InDelta(t, 2000+2000, p.Tokens[0].NextProbe, 200, "doubled back-off with ±10%% jitter")
+	require.False(t, p.RecordProbe(0, true, testSettings, 4000).Restored)
+	c := p.RecordProbe(0, true, testSettings, 5000)
 	require.True(t, c.Restored)
 	require.Equal(t, Token{Status: Available, Demotions: 1, Restorations: 1}, p.Tokens[0])
-	require.False(t, p.RecordProbe(0, true, testSettings, 6000, 0).Changed, "probe of an available token is stale")
+	require.False(t, p.RecordProbe(0, true, testSettings, 6000).Changed, "probe of an available token is stale")
 }
 
 func TestProbeBackoff_DoublesAndCaps(t *testing.T) {
@@ -75,6 +75,26 @@ func TestProbeBackoff_DoublesAndCaps(t *testing.T) {
 	}
 	for _, tc := range tests {
 		require.Equal(t, tc.want, ProbeBackoff(1000, tc.failures, tc.jitter), "failures %d jitter %v", tc.failures, tc.jitter)
+	}
+}
+
+func TestRecord_SettlesAnExpiredCooldownFirst(t *testing.T) {
+	p := NewPool(1)
+	p.Record(0, Outcome{Class: ClassRateLimit, RetryAfterMs: 1000}, Target{}, testSettings, 0)
+	c := p.Record(0, Outcome{Class: ClassUpstream}, Target{}, testSettings, 1500)
+	require.True(t, c.Restored, "the cooled token came back")
+	require.Equal(t, Available, p.Tokens[0].Status)
+	require.Equal(t, uint32(1), p.Tokens[0].Failures, "and its failure counts")
+	require.Equal(t, uint32(1), p.Tokens[0].Restorations)
+}
+
+func TestProbeJitter_SpreadsTokens(t *testing.T) {
+	a, b := Token{DemotedAt: 5, ProbeFailures: 1}, Token{DemotedAt: 5, ProbeFailures: 1}
+	require.NotEqual(t, jitter(0, &a), jitter(1, &b))
+	require.Equal(t, jitter(0, &a), jitter(0, &b))
+	for i := 0; i < 100; i++ {
+		j := jitter(i, &a)
+		require.True(t, j >= 0 && j < 1)
 	}
 }
 

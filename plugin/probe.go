@@ -108,10 +108,9 @@ func (r *Root) OnHTTPCallResponse(callID uint32, numHeaders, _, _ int) {
 
 func (r *Root) applyProbe(p *poolRuntime, i int, ok bool, detail string) {
 	now := nowMs()
-	jitter := r.vm.rnd.Float64()
 	var c failover.Change
 	state, _, err := failover.UpdatePool(r.store, p.stateKey, len(p.cfg.Tokens), func(s *failover.Pool) bool {
-		c = s.RecordProbe(i, ok, p.cfg.Failover.Settings, now, jitter)
+		c = s.RecordProbe(i, ok, p.cfg.Failover.Settings, now)
 		return c.Changed
 	})
 	if err != nil {

@@ -241,15 +241,17 @@ func (s *stream) OnResponseHeaders(int, bool) abi.Action {
 	return abi.ActionContinue
 }
 
-// record applies an outcome through one CAS transition. A success on a
-// token this VM last saw clean costs no write.
+// record applies an outcome through one CAS transition. A success re-reads
+// the state (decoded only if it changed) and writes nothing when the token
+// is clean, so the common case costs one read and no write.
 func (s *stream) record(o failover.Outcome, code int) {
 	r, p, i := s.root, s.pool, s.token
 	if o.Class == failover.ClassIgnore {
 		return
 	}
 	if o.Class == failover.ClassSuccess {
-		if latest, ok := p.cache.Latest(); !ok || (latest.Tokens[i].Status == failover.Available && latest.Tokens[i].Failures == 0) {
+		cur, err := p.cache.Read(r.store, p.stateKey, len(p.cfg.Tokens))
+		if err == nil && cur.Tokens[i].Status == failover.Available && cur.Tokens[i].Failures == 0 {
 			return
 		}
 	}
@@ -268,12 +270,16 @@ func (s *stream) record(o failover.Outcome, code int) {
 		r.logf(abi.LogWarn, "pool %s: outcome of token %s dropped: %v", p.cfg.Name, p.cfg.Tokens[i], err)
 		return
 	}
+	tok := p.cfg.Tokens[i]
+	if c.Restored {
+		r.logf(abi.LogInfo, "pool %s: token %s restored: cooldown over", p.cfg.Name, tok)
+		p.metrics.inc(p.metrics.tokens[i].restorations)
+	}
 	if o.Class == failover.ClassSuccess {
 		return
 	}
 	reason := o.Class.Reason()
 	p.metrics.failure(i, reason)
-	tok := p.cfg.Tokens[i]
 	switch {
 	case c.Demoted:
 		p.metrics.inc(p.metrics.tokens[i].demotions)

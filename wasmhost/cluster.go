@@ -102,9 +102,12 @@ func (c *pendingCall) deliver() error {
 		resp.body = r.Body
 	}
 	vm.callResp = resp
-	defer func() { vm.callResp = nil }()
 	_, err := vm.call(c.root, "proxy_on_http_call_response", uint64(c.root), uint64(c.id),
 		uint64(len(resp.headers)), uint64(len(resp.body)), 0)
+	vm.callResp = nil
+	if hook := vm.h.opts.AfterCallDelivered; hook != nil && err == nil {
+		hook(c.request, r, c.root == vm.rootID)
+	}
 	return err
 }
 

@@ -36,6 +36,10 @@ type Options struct {
 	BeforeSharedSet func(vm *VM, key string)
 	// Trace records every callback into the plugin (see Host.Trace).
 	Trace bool
+	// AfterCallDelivered runs after an http-call response was handed to the
+	// plugin; live is false when the root that made the call is gone (its
+	// answer was dropped).
+	AfterCallDelivered func(req *UpstreamRequest, reply Reply, live bool)
 }
 
 // Host is the emulated Envoy process.
