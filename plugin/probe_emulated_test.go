@@ -13,11 +13,12 @@ import (
 	"github.com/token-failover/token-failover/wasmhost"
 )
 
-// holderVM maps the lease's holder uuid to the VM that logged taking it.
-func holderVM(t testing.TB, h *wasmhost.Host) (string, bool) {
+// holderVM maps the holder of the lease at key (any lease key when "") to
+// the VM that logged taking it; false when the lease is absent or expired.
+func holderVM(t testing.TB, h *wasmhost.Host, key string) (string, bool) {
 	t.Helper()
 	for _, k := range h.SharedKeys() {
-		if !strings.HasSuffix(k, "/lease") {
+		if !strings.HasSuffix(k, "/lease") || (key != "" && k != key) {
 			continue
 		}
 		v, _, _ := h.SharedData(k)
@@ -51,7 +52,7 @@ func TestProbes_OneHolderTakeoverAndConsecutiveSuccesses(t *testing.T) {
 		if !r.HTTPCall {
 			return wasmhost.Status(401)
 		}
-		holder, ok := holderVM(t, h)
+		holder, ok := holderVM(t, h, "")
 		require.True(t, ok, "a probe was sent with no live lease")
 		require.Equal(t, holder, r.From, "only the lease holder probes")
 		probes = append(probes, r)
@@ -80,14 +81,14 @@ func TestProbes_OneHolderTakeoverAndConsecutiveSuccesses(t *testing.T) {
 	require.Contains(t, string(first.Body), `"max_tokens":1`)
 
 	// The holder's thread gets stuck: another VM takes the lease within the TTL.
-	holder, _ := holderVM(t, h)
+	holder, _ := holderVM(t, h, "")
 	for _, vm := range h.VMs() {
 		if vm.Name() == holder {
 			vm.Freeze(true)
 		}
 	}
 	advance(t, h, 3500*time.Millisecond) // TTL is 3 ticks of 1 s
-	newHolder, ok := holderVM(t, h)
+	newHolder, ok := holderVM(t, h, "")
 	require.True(t, ok)
 	require.NotEqual(t, holder, newHolder)
 

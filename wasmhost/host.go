@@ -34,6 +34,9 @@ type Options struct {
 	// which is how tests put another worker's write between this VM's get
 	// and set, as real threads would. It is not called re-entrantly.
 	BeforeSharedSet func(vm *VM, key string)
+	// Env is the guest's environment ("KEY=value"), as Envoy passes
+	// vm_config.environment_variables (e.g. GOGC).
+	Env []string
 	// Trace records every callback into the plugin (see Host.Trace).
 	Trace bool
 	// AfterCallDelivered runs after an http-call response was handed to the

@@ -46,7 +46,7 @@ func (vm *VM) returnBytes(ctx context.Context, data []byte, retPtr, retLen uint3
 	}
 	prev := vm.phase
 	vm.phase = phaseAllocate
-	res, err := vm.mod.ExportedFunction("proxy_on_memory_allocate").Call(ctx, uint64(len(data)))
+	res, err := vm.export("proxy_on_memory_allocate").Call(ctx, uint64(len(data)))
 	vm.phase = prev
 	if err != nil {
 		panic(trap{"proxy_on_memory_allocate: " + err.Error()})

@@ -99,13 +99,12 @@ func (vm *VM) defineMetric(t MetricType, name string) (uint32, uint32) {
 	if _, ok := vm.h.metrics[name]; !ok {
 		vm.h.metrics[name] = &Metric{Name: name, Type: t}
 	}
-	for id, n := range vm.metricIDs {
-		if n == name {
-			return id, statusOK
-		}
+	if id, ok := vm.metricByName[name]; ok {
+		return id, statusOK
 	}
 	id := uint32(len(vm.metricIDs)+1)<<2 | uint32(t)
 	vm.metricIDs[id] = name
+	vm.metricByName[name] = id
 	return id, statusOK
 }
 

@@ -35,9 +35,14 @@ type VM struct {
 	nextTick   time.Duration
 	frozen     bool
 	metricIDs  map[uint32]string
-	logs       []Log
-	callResp   *callResponse
-	configOK   bool
+	// exports caches api.Functions: wazero builds a new call engine (and
+	// stack) for every ExportedFunction lookup.
+	exports map[string]api.Function
+	// metricByName is metricIDs reversed.
+	metricByName map[string]uint32
+	logs         []Log
+	callResp     *callResponse
+	configOK     bool
 }
 
 // Log is one captured log line.
@@ -80,7 +85,7 @@ func (vm *VM) MemoryBytes() uint32 { return vm.mod.Memory().Size() }
 func (h *Host) AddVM(name string) (*VM, error) {
 	h.vmSeq++
 	vm := &VM{h: h, name: name, rnd: rand.New(rand.NewSource(h.opts.Seed + int64(h.vmSeq))),
-		streams: map[uint32]*Stream{}, metricIDs: map[uint32]string{}}
+		streams: map[uint32]*Stream{}, metricIDs: map[uint32]string{}, metricByName: map[string]uint32{}, exports: map[string]api.Function{}}
 	modName := fmt.Sprintf("%s#%d", name, h.vmSeq)
 	h.byName[modName] = vm
 	vm.phase = phaseInitialize
@@ -151,7 +156,7 @@ func (vm *VM) call(ctxID uint32, name string, args ...uint64) ([]uint64, error) 
 	if vm.failed != nil {
 		return nil, fmt.Errorf("wasmhost: VM %s has failed: %w", vm.name, vm.failed)
 	}
-	fn := vm.mod.ExportedFunction(name)
+	fn := vm.export(name)
 	if fn == nil {
 		return nil, fmt.Errorf("wasmhost: export %s missing", name)
 	}
@@ -168,6 +173,16 @@ func (vm *VM) call(ctxID uint32, name string, args ...uint64) ([]uint64, error) 
 		return nil, fmt.Errorf("wasmhost: %s on %s: %w", name, vm.name, err)
 	}
 	return res, nil
+}
+
+// export returns the cached exported function name (nil when missing).
+func (vm *VM) export(name string) api.Function {
+	fn, ok := vm.exports[name]
+	if !ok {
+		fn = vm.mod.ExportedFunction(name)
+		vm.exports[name] = fn
+	}
+	return fn
 }
 
 // Log levels.

@@ -39,8 +39,27 @@ func (h *Host) instantiateWASI() error {
 	errno := func(e uint64) hostFunc { return func(_ context.Context, _ *VM, s []uint64) { s[0] = e } }
 	def("args_sizes_get", duringInit, types(2), zeroSizes)
 	def("args_get", duringInit, types(2), ok)
-	def("environ_sizes_get", duringInit, types(2), zeroSizes)
-	def("environ_get", duringInit, types(2), ok)
+	// environ: Options.Env, like Envoy's vm_config.environment_variables.
+	def("environ_sizes_get", duringInit, types(2), func(_ context.Context, vm *VM, s []uint64) {
+		size := 0
+		for _, kv := range h.opts.Env {
+			size += len(kv) + 1
+		}
+		vm.writeU32(u32(s[0]), uint32(len(h.opts.Env)))
+		vm.writeU32(u32(s[1]), uint32(size))
+		s[0] = errnoSuccess
+	})
+	def("environ_get", duringInit, types(2), func(_ context.Context, vm *VM, s []uint64) {
+		ptrs, buf := u32(s[0]), u32(s[1])
+		for i, kv := range h.opts.Env {
+			vm.writeU32(ptrs+4*uint32(i), buf)
+			if !vm.mod.Memory().Write(buf, append([]byte(kv), 0)) {
+				panic(trap{"environ_get out of bounds"})
+			}
+			buf += uint32(len(kv) + 1)
+		}
+		s[0] = errnoSuccess
+	})
 	def("clock_time_get", anywhere, []api.ValueType{i32, i64, i32}, func(_ context.Context, vm *VM, s []uint64) {
 		var t uint64
 		if u32(s[0]) == 0 { // realtime

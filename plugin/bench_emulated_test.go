@@ -1,0 +1,60 @@
+package plugin_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/token-failover/token-failover/wasmhost"
+)
+
+// kibBody is a 1 KiB chat completion body.
+func kibBody() wasmhost.Request {
+	r := wasmhost.Chat("gpt-4o")
+	pad := strings.Repeat("x", 1024-len(r.Body)-len(`,"user":""`))
+	r.Body = []byte(strings.TrimSuffix(string(r.Body), "}") + `,"user":"` + pad + `"}`)
+	for i, h := range r.Headers {
+		if h[0] == "content-length" {
+			r.Headers[i][1] = "1024"
+		}
+	}
+	return r
+}
+
+// BenchmarkRequest_Emulated is the hot path through the built .wasm: request
+// headers + 1 KiB body (model mapped) + response headers and body, then
+// log/done/delete, on one worker VM. ns/op is per request; B/op and
+// allocs/op are the host side (Go test process), not the guest.
+func BenchmarkRequest_Emulated(b *testing.B) {
+	tokens := strings.Join(threeTokens, ", ")
+	for _, mode := range []struct{ name, config string }{
+		{"failover-on", `provider: {type: openai, apiTokens: [` + tokens + `], modelMapping: {"gpt-4*": mapped}, failover: {enabled: true}}`},
+		{"failover-off", `provider: {type: openai, apiTokens: [` + tokens + `], modelMapping: {"gpt-4*": mapped}}`},
+		// Baseline: the plugin is loaded but no rule matches the request,
+		// so this is the emulator's own cost of a stream.
+		{"pass-through", `_rules_: [{_match_domain_: [nowhere.example], provider: {type: openai, apiTokens: [` + tokens + `]}}]`},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			p := newProvider(threeTokens...)
+			h := start(b, mode.config, p, func(o *wasmhost.Options) {
+				if gc := os.Getenv("GUEST_GOGC"); gc != "" {
+					o.Env = []string{"GOGC=" + gc}
+				}
+			})
+			vm := h.Workers()[0]
+			req := kibBody()
+			b.ReportAllocs()
+			b.ResetTimer()
+
+			for i := 0; i < b.N; i++ {
+				if _, err := vm.Do(req); err != nil {
+					b.Fatal(err)
+				}
+				p.requests = p.requests[:0]
+			}
+			b.StopTimer()
+
+			b.ReportMetric(float64(vm.MemoryBytes())/(1<<20), "guest-MiB")
+		})
+	}
+}
