@@ -20,6 +20,8 @@ type tokenMetrics struct {
 	restorations metric
 	probesOK     metric
 	probesFailed metric
+	// state is a gauge: 0 available, 1 cooling, 2 unhealthy.
+	state metric
 }
 
 // metric is a defined stat; ok is false when the host refused to define it
@@ -80,6 +82,7 @@ func newPoolMetrics(host abi.Host, pool string, n int) *poolMetrics {
 		t.restorations = def(abi.MetricCounter, pool, tok, "restorations")
 		t.probesOK = def(abi.MetricCounter, pool, tok, "probes_ok")
 		t.probesFailed = def(abi.MetricCounter, pool, tok, "probes_failed")
+		t.state = def(abi.MetricGauge, pool, tok, "state")
 	}
 	return m
 }
@@ -98,8 +101,20 @@ func (m *poolMetrics) failure(token int, r failover.Reason) {
 	}
 }
 
-func (m *poolMetrics) setAvailable(n int) {
-	if m.available.ok {
-		_ = m.host.RecordMetric(m.available.id, uint64(n))
+// publish records the pool's gauges from a state read or written at now:
+// the available-token count and each token's state.
+func (m *poolMetrics) publish(p failover.Pool, now int64) {
+	record := func(x metric, v uint64) {
+		if x.ok {
+			_ = m.host.RecordMetric(x.id, v)
+		}
+	}
+	record(m.available, uint64(p.UsableCount(now)))
+	for i, t := range p.Tokens {
+		st := t.Status
+		if t.Usable(now) {
+			st = failover.Available
+		}
+		record(m.tokens[i].state, uint64(st))
 	}
 }

@@ -52,7 +52,7 @@ func (r *Root) tickPool(p *poolRuntime, now int64) {
 		r.logf(abi.LogInfo, "pool %s: token %s restored: cooldown over", p.cfg.Name, p.cfg.Tokens[i])
 		p.metrics.inc(p.metrics.tokens[i].restorations)
 	}
-	p.metrics.setAvailable(state.UsableCount(now))
+	p.metrics.publish(state, now)
 	for _, i := range state.ProbeDue(now) {
 		if !p.probing[i] {
 			r.sendProbe(p, i, state.Tokens[i].Target)
@@ -127,7 +127,7 @@ func (r *Root) applyProbe(p *poolRuntime, i int, ok bool, detail string) {
 	case c.Restored:
 		r.logf(abi.LogInfo, "pool %s: token %s restored: probe succeeded (%s)", p.cfg.Name, tok, detail)
 		p.metrics.inc(p.metrics.tokens[i].restorations)
-		p.metrics.setAvailable(state.UsableCount(now))
+		p.metrics.publish(state, now)
 	case c.Changed && ok:
 		r.logf(abi.LogInfo, "pool %s: token %s probe succeeded (%s), %d/%d", p.cfg.Name, tok, detail,
 			state.Tokens[i].ProbeSuccesses, p.cfg.Failover.Settings.SuccessThreshold)

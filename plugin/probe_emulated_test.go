@@ -183,10 +183,12 @@ func TestMetrics_BoundedNamesAndCounts(t *testing.T) {
 		require.Regexp(t, `^tokenfailover\.main\.(token[0-2]\.[a-z_]+|available_tokens|lease_changes|all_tokens_down)$`, m.Name)
 		names[m.Name] = m.Value
 	}
-	require.Len(t, names, 3+3*9, "a fixed set per pool and token")
+	require.Len(t, names, 3+3*10, "a fixed set per pool and token")
 	require.Equal(t, uint64(30), names["tokenfailover.main.token0.requests"]+names["tokenfailover.main.token1.requests"]+names["tokenfailover.main.token2.requests"])
 	require.Equal(t, uint64(1), names["tokenfailover.main.token1.failures_auth"])
 	require.Equal(t, uint64(1), names["tokenfailover.main.token1.demotions"])
 	require.Equal(t, uint64(2), names["tokenfailover.main.available_tokens"])
 	require.Equal(t, uint64(1), names["tokenfailover.main.lease_changes"])
+	require.Equal(t, uint64(2), names["tokenfailover.main.token1.state"], "unhealthy")
+	require.Equal(t, uint64(0), names["tokenfailover.main.token0.state"])
 }

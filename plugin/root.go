@@ -136,7 +136,7 @@ func (r *Root) addPool(cfg *Pool) *poolRuntime {
 	now := nowMs()
 	r.logf(abi.LogInfo, "pool %s: %s, %d tokens, %d available, failover on (state %s)",
 		cfg.Name, cfg.Provider.Type(), len(cfg.Tokens), state.UsableCount(now), p.stateKey)
-	p.metrics.setAvailable(state.UsableCount(now))
+	p.metrics.publish(state, now)
 	return p
 }
 

@@ -276,6 +276,9 @@ func (s *stream) record(o failover.Outcome, code int) {
 		p.metrics.inc(p.metrics.tokens[i].restorations)
 	}
 	if o.Class == failover.ClassSuccess {
+		if c.Restored {
+			p.metrics.publish(state, now)
+		}
 		return
 	}
 	reason := o.Class.Reason()
@@ -292,8 +295,8 @@ func (s *stream) record(o failover.Outcome, code int) {
 		r.logf(abi.LogDebug, "pool %s: token %s failure %d/%d (status %d)", p.cfg.Name, tok,
 			state.Tokens[i].Failures, p.cfg.Failover.Settings.FailureThreshold, code)
 	}
-	if c.Demoted || c.Cooled {
-		p.metrics.setAvailable(state.UsableCount(now))
+	if c.Demoted || c.Cooled || c.Restored {
+		p.metrics.publish(state, now)
 	}
 }
 
