@@ -21,9 +21,11 @@ type stream struct {
 	ownReply    bool
 }
 
-// OnRequestHeaders picks a token (one shared-data read), rewrites auth,
-// authority and path, and pauses for the body only when a JSON body's model
-// must be mapped (so content-length can be fixed before headers leave).
+// OnRequestHeaders picks a token (one shared-data read) and rewrites auth,
+// authority and path. When a JSON body's model must be mapped, it drops
+// content-length (the body's length will change; Envoy then frames the body
+// itself) and lets the headers go: in Envoy a Pause here would also withhold
+// the body from this filter until continue_stream.
 func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 	r := s.root
 	if r.cfg == nil {
@@ -37,6 +39,7 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 	var head provider.Head
 	var contentType, sticky string
 	var creds []string
+	hasContentLength := false
 	p := r.global
 	stickyName := ""
 	for _, h := range headers {
@@ -49,6 +52,8 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 			head.Method = h[1]
 		case "content-type":
 			contentType = h[1]
+		case "content-length":
+			hasContentLength = true
 		case "authorization", "x-api-key", "api-key", "x-goog-api-key":
 			creds = append(creds, h[0])
 		}
@@ -101,7 +106,9 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 	p.metrics.inc(p.metrics.tokens[tok].requests)
 	if !endOfStream && !cfg.Mapping.Empty() && !cfg.Provider.ModelInPath(sent.Path) && jsonish(contentType) {
 		s.rewriteBody = true
-		return abi.ActionPause
+		if hasContentLength {
+			_ = host.RemoveHeader(abi.MapRequestHeaders, "content-length")
+		}
 	}
 	return abi.ActionContinue
 }
@@ -178,8 +185,9 @@ func (s *stream) chooser(sticky string) func([]int) int {
 	return func(c []int) int { return rnd.IntN(len(c)) }
 }
 
-// OnRequestBody maps the model of a JSON body once it is whole; anything
-// that is not a JSON object with a string model passes through untouched.
+// OnRequestBody buffers the body (Pause = StopIterationAndBuffer) and maps
+// its model once it is whole; anything that is not a JSON object with a
+// string model passes through untouched.
 func (s *stream) OnRequestBody(size int, endOfStream bool) abi.Action {
 	if !s.rewriteBody {
 		return abi.ActionContinue
@@ -214,10 +222,6 @@ func (s *stream) mapBody(size int) {
 	}
 	if err := host.SetBuffer(abi.BufferRequestBody, 0, len(body), out); err != nil {
 		s.root.logf(abi.LogWarn, "cannot rewrite request body: %v", err)
-		return
-	}
-	if _, err := host.GetHeader(abi.MapRequestHeaders, "content-length"); err == nil {
-		_ = host.ReplaceHeader(abi.MapRequestHeaders, "content-length", strconv.Itoa(len(out)))
 	}
 }
 

@@ -36,7 +36,7 @@ func (vm *VM) headerMap(t uint32) *[]Pair {
 	s := vm.stream()
 	switch abi.MapType(t) {
 	case abi.MapRequestHeaders:
-		if s != nil {
+		if s != nil && !s.headersSent {
 			return &s.reqHeaders
 		}
 	case abi.MapResponseHeaders:
@@ -290,11 +290,10 @@ func (h *Host) instantiateHostModules() error {
 		}
 		s[0] = uint64(st)
 	})
+	// Resuming a paused stream is not emulated yet (the plugin never pauses
+	// a stream it must resume); say so rather than pretend.
 	def("proxy_continue_stream", normalOnly, types(1), types(1), func(_ context.Context, vm *VM, s []uint64) {
-		if st := vm.stream(); st != nil {
-			st.paused = false
-		}
-		s[0] = statusOK
+		s[0] = statusUnimplemented
 	})
 	def("proxy_set_effective_context", normalOnly, types(1), types(1), func(_ context.Context, vm *VM, s []uint64) {
 		id := u32(s[0])

@@ -49,7 +49,10 @@ type Stream struct {
 	respBody   []byte
 	props      map[string]string
 	local      *LocalReply
-	paused     bool
+	// headersSent is set once request headers were continued: Envoy then
+	// forgets the map (hostcalls on it answer NotFound) and sends them on.
+	headersSent bool
+	sentHeaders []Pair
 	// Upstream is what the plugin let through to the cluster (nil when the
 	// plugin answered locally or paused the request).
 	Upstream *UpstreamRequest
@@ -87,7 +90,12 @@ func (vm *VM) Start(req Request) (*Stream, error) {
 	if s.local != nil {
 		return s, s.finishLocal()
 	}
-	s.paused = res[0] == 1
+	if res[0] == 1 {
+		// Pause on headers is StopAllIterationAndWatermark: Envoy buffers
+		// the body and calls no body callback until continue_stream.
+		return s, ErrStalled
+	}
+	s.headersSent, s.sentHeaders = true, append([]Pair(nil), s.reqHeaders...)
 	if !eos {
 		res, err = vm.call(s.id, "proxy_on_request_body", uint64(s.id), uint64(len(s.reqBody)), 1)
 		if err != nil {
@@ -96,12 +104,11 @@ func (vm *VM) Start(req Request) (*Stream, error) {
 		if s.local != nil {
 			return s, s.finishLocal()
 		}
-		s.paused = res[0] == 1
+		if res[0] == 1 {
+			return s, ErrStalled
+		}
 	}
-	if s.paused {
-		return s, ErrStalled
-	}
-	s.Upstream = &UpstreamRequest{Cluster: req.Cluster, Headers: append([]Pair(nil), s.reqHeaders...),
+	s.Upstream = &UpstreamRequest{Cluster: req.Cluster, Headers: s.sentHeaders,
 		Body: append([]byte(nil), s.reqBody...), From: vm.name}
 	return s, nil
 }

@@ -1,0 +1,314 @@
+// Package envoyrun starts a real Envoy with the plugin, for the end-to-end
+// tests and the demo. The Envoy configuration is the repository's own
+// envoy.yaml with its ports, wasm path, upstream port and plugin
+// configuration substituted, so every run also proves the shipped example.
+package envoyrun
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Options describe one Envoy run.
+type Options struct {
+	// Bin is the envoy binary (default FindBinary()).
+	Bin string
+	// Wasm is the plugin module.
+	Wasm string
+	// PluginConfig replaces the plugin configuration of envoy.yaml (YAML);
+	// empty keeps it.
+	PluginConfig string
+	// Upstream is the mock provider's address (host:port).
+	Upstream string
+	// Concurrency is --concurrency (default 4).
+	Concurrency int
+	// Dir holds the rendered config and the log (default a temp dir).
+	Dir string
+}
+
+// Envoy is a running Envoy.
+type Envoy struct {
+	cmd     *exec.Cmd
+	exited  chan error
+	Admin   string // host:port of the admin interface
+	Listen  string // host:port of the listener
+	LogPath string
+	Config  string // the rendered configuration
+}
+
+// ErrNotInstalled is returned when no Envoy binary can be found.
+var ErrNotInstalled = errors.New("envoyrun: no Envoy binary: run ./build.sh envoy or set ENVOY_BIN")
+
+// FindBinary returns $ENVOY_BIN, else the Envoy that ./build.sh envoy
+// installed into .venv under the module root.
+func FindBinary() (string, error) {
+	if b := os.Getenv("ENVOY_BIN"); b != "" {
+		return b, nil
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	matches, _ := filepath.Glob(filepath.Join(root, ".venv", "lib", "python3*", "site-packages", "envoy", "_bin", "envoy"))
+	if len(matches) == 0 {
+		return "", ErrNotInstalled
+	}
+	return matches[0], nil
+}
+
+// Version returns Envoy's version line.
+func Version(bin string) (string, error) {
+	out, err := exec.Command(bin, "--version").Output()
+	return strings.TrimSpace(string(out)), err
+}
+
+func moduleRoot() (string, error) {
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("envoyrun: go.mod not found")
+		}
+		dir = parent
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+var configBlock = regexp.MustCompile(`(?s)(value: \|\n)(.*?)(\n\s+- name: envoy\.filters\.http\.router)`)
+
+// Render returns envoy.yaml with the given ports, paths and plugin config.
+func Render(o Options, listen, admin int) (string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(filepath.Join(root, "envoy.yaml"))
+	if err != nil {
+		return "", err
+	}
+	cfg := string(b)
+	_, upPort, err := net.SplitHostPort(o.Upstream)
+	if err != nil {
+		return "", fmt.Errorf("envoyrun: upstream %q: %w", o.Upstream, err)
+	}
+	for old, repl := range map[string]string{
+		"port_value: 10000": "port_value: " + strconv.Itoa(listen),
+		"port_value: 9901":  "port_value: " + strconv.Itoa(admin),
+		"port_value: 18080": "port_value: " + upPort,
+		"filename: dist/token-failover.wasm": "filename: " + o.Wasm,
+	} {
+		if !strings.Contains(cfg, old) {
+			return "", fmt.Errorf("envoyrun: envoy.yaml no longer contains %q", old)
+		}
+		cfg = strings.Replace(cfg, old, repl, 1)
+	}
+	if o.PluginConfig != "" {
+		m := configBlock.FindStringSubmatchIndex(cfg)
+		if m == nil {
+			return "", errors.New("envoyrun: envoy.yaml has no plugin configuration block")
+		}
+		indent := "                    "
+		var lines []string
+		for _, l := range strings.Split(strings.TrimRight(o.PluginConfig, "\n"), "\n") {
+			lines = append(lines, indent+l)
+		}
+		cfg = cfg[:m[4]] + strings.Join(lines, "\n") + cfg[m[5]:]
+	}
+	return cfg, nil
+}
+
+// Start renders the config, starts Envoy and waits until its listener
+// accepts connections (or Envoy exits: the error then carries its log tail).
+func Start(o Options) (*Envoy, error) {
+	if o.Bin == "" {
+		b, err := FindBinary()
+		if err != nil {
+			return nil, err
+		}
+		o.Bin = b
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = 4
+	}
+	if o.Dir == "" {
+		d, err := os.MkdirTemp("", "token-failover-envoy-")
+		if err != nil {
+			return nil, err
+		}
+		o.Dir = d
+	}
+	listen, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	admin, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := Render(o, listen, admin)
+	if err != nil {
+		return nil, err
+	}
+	cfgPath := filepath.Join(o.Dir, "envoy.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	e := &Envoy{Admin: fmt.Sprintf("127.0.0.1:%d", admin), Listen: fmt.Sprintf("127.0.0.1:%d", listen),
+		LogPath: filepath.Join(o.Dir, "envoy.log"), Config: cfg, exited: make(chan error, 1)}
+	e.cmd = exec.Command(o.Bin, "-c", cfgPath, "--concurrency", strconv.Itoa(o.Concurrency),
+		"--disable-hot-restart", "-l", "info", "--log-path", e.LogPath)
+	e.cmd.Dir = o.Dir
+	if err := e.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("envoyrun: start %s: %w", o.Bin, err)
+	}
+	go func() { e.exited <- e.cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-e.exited:
+			e.exited <- err
+			return e, fmt.Errorf("envoyrun: envoy exited during start (%v); log tail:\n%s", err, e.Tail(40))
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", e.Listen, 200*time.Millisecond); err == nil {
+			c.Close()
+			if _, err := e.AdminGet("/ready"); err == nil {
+				return e, nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = e.Stop()
+	return e, fmt.Errorf("envoyrun: envoy not ready after 60s; log tail:\n%s", e.Tail(40))
+}
+
+// Exited returns Envoy's exit error once it has exited (nil, false before).
+func (e *Envoy) Exited() (error, bool) {
+	select {
+	case err := <-e.exited:
+		e.exited <- err
+		return err, true
+	default:
+		return nil, false
+	}
+}
+
+// WaitExit waits up to d for Envoy to exit on its own.
+func (e *Envoy) WaitExit(d time.Duration) bool {
+	select {
+	case err := <-e.exited:
+		e.exited <- err
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// Stop ends Envoy and waits for it.
+func (e *Envoy) Stop() error {
+	if _, done := e.Exited(); done {
+		return nil
+	}
+	_ = e.cmd.Process.Signal(os.Interrupt)
+	if !e.WaitExit(10 * time.Second) {
+		_ = e.cmd.Process.Kill()
+		e.WaitExit(5 * time.Second)
+	}
+	return nil
+}
+
+// PID is Envoy's process id.
+func (e *Envoy) PID() int { return e.cmd.Process.Pid }
+
+// Log returns Envoy's whole log so far.
+func (e *Envoy) Log() string {
+	b, _ := os.ReadFile(e.LogPath)
+	return string(b)
+}
+
+// Tail returns the last n lines of the log.
+func (e *Envoy) Tail(n int) string {
+	lines := strings.Split(strings.TrimRight(e.Log(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// AdminGet fetches an admin path; a non-200 answer is an error.
+func (e *Envoy) AdminGet(path string) (string, error) {
+	resp, err := http.Get("http://" + e.Admin + path)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return string(b), fmt.Errorf("envoyrun: admin %s: %s", path, resp.Status)
+	}
+	return string(b), nil
+}
+
+// Stats returns the counters and gauges whose names contain filter, by
+// their plain name ("wasmcustom." prefix removed).
+func (e *Envoy) Stats(filter string) (map[string]int64, error) {
+	body, err := e.AdminGet("/stats?filter=" + filter)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	sc := bufio.NewScanner(strings.NewReader(body))
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), ": ")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(val), 10, 64)
+		if err != nil {
+			continue // histograms
+		}
+		out[strings.TrimPrefix(name, "wasmcustom.")] = n
+	}
+	return out, sc.Err()
+}
+
+// RSS returns Envoy's resident set size in bytes (Linux).
+func (e *Envoy) RSS() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", e.PID()))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, errors.New("envoyrun: no VmRSS")
+}
