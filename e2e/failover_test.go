@@ -126,7 +126,7 @@ func TestEnvoy_MetricsAreBoundedAndNothingLeaksATokenString(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, names, "the plugin's stats appear in /stats/prometheus")
-	bounded := regexp.MustCompile(`^envoy_tokenfailover_e2e_(token[0-2]_[a-z_]+|available_tokens|lease_changes|all_tokens_down)(\{.*\})?$`)
+	bounded := regexp.MustCompile(`^tokenfailover_e2e_(token[0-2]_[a-z_]+|available_tokens|lease_changes|all_tokens_down)(\{.*\})?$`)
 	for _, n := range names {
 		require.Regexp(t, bounded, n)
 	}
