@@ -67,10 +67,14 @@ func FindBinary() (string, error) {
 	return matches[0], nil
 }
 
-// Version returns Envoy's version line.
+// Version returns Envoy's version ("<commit>/1.40.0/Clean/RELEASE/BoringSSL").
 func Version(bin string) (string, error) {
 	out, err := exec.Command(bin, "--version").Output()
-	return strings.TrimSpace(string(out)), err
+	v := strings.TrimSpace(string(out))
+	if _, after, ok := strings.Cut(v, "version: "); ok {
+		v = after
+	}
+	return v, err
 }
 
 func moduleRoot() (string, error) {
@@ -152,6 +156,9 @@ func Start(o Options) (*Envoy, error) {
 	if o.Concurrency == 0 {
 		o.Concurrency = 4
 	}
+	if abs, err := filepath.Abs(o.Wasm); err == nil {
+		o.Wasm = abs // Envoy runs in o.Dir
+	}
 	if o.Dir == "" {
 		d, err := os.MkdirTemp("", "token-failover-envoy-")
 		if err != nil {
@@ -178,7 +185,7 @@ func Start(o Options) (*Envoy, error) {
 	e := &Envoy{Admin: fmt.Sprintf("127.0.0.1:%d", admin), Listen: fmt.Sprintf("127.0.0.1:%d", listen),
 		LogPath: filepath.Join(o.Dir, "envoy.log"), Config: cfg, exited: make(chan error, 1)}
 	e.cmd = exec.Command(o.Bin, "-c", cfgPath, "--concurrency", strconv.Itoa(o.Concurrency),
-		"--disable-hot-restart", "-l", "info", "--log-path", e.LogPath)
+		"--disable-hot-restart", "-l", "info", "--log-path", e.LogPath, "--file-flush-interval-msec", "100")
 	e.cmd.Dir = o.Dir
 	if err := e.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("envoyrun: start %s: %w", o.Bin, err)
