@@ -140,4 +140,6 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Fatalf("timed out after %v waiting for %s", d, what)
 }
 
-func tokenStat(i int, name string) string { return fmt.Sprintf("tokenfailover.e2e.token%d.%s", i, name) }
+func tokenStat(i int, name string) string {
+	return fmt.Sprintf("tokenfailover.e2e.token%d.%s", i, name)
+}

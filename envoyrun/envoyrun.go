@@ -118,9 +118,9 @@ func Render(o Options, listen, admin int) (string, error) {
 		return "", fmt.Errorf("envoyrun: upstream %q: %w", o.Upstream, err)
 	}
 	for old, repl := range map[string]string{
-		"port_value: 10000": "port_value: " + strconv.Itoa(listen),
-		"port_value: 9901":  "port_value: " + strconv.Itoa(admin),
-		"port_value: 18080": "port_value: " + upPort,
+		"port_value: 10000":                  "port_value: " + strconv.Itoa(listen),
+		"port_value: 9901":                   "port_value: " + strconv.Itoa(admin),
+		"port_value: 18080":                  "port_value: " + upPort,
 		"filename: dist/token-failover.wasm": "filename: " + o.Wasm,
 	} {
 		if !strings.Contains(cfg, old) {
