@@ -109,6 +109,8 @@ func ParseConfig(raw []byte) (*Config, error) {
 		}
 		if !root.Get("provider").Exists() && !root.Get("_rules_").Exists() {
 			r.fail("provider", "is required (or _rules_)")
+		} else if !root.Get("provider").Exists() && len(root.Get("_rules_").Array()) == 0 && root.Get("_rules_").IsArray() {
+			r.fail("_rules_", "must hold at least one rule when there is no provider, got an empty list")
 		}
 	}
 	cfg.Warnings = r.warns

@@ -73,6 +73,7 @@ func TestParseConfig_RefusesBadConfigNamingTheField(t *testing.T) {
 		{"azure without url", `provider: {type: azure, apiTokens: [a]}`, "provider: azureServiceUrl is required for type azure"},
 		{"azure without api-version", `provider: {type: azure, apiTokens: [a], azureServiceUrl: "https://x.openai.azure.com/openai/deployments/d/chat/completions"}`, "has no api-version"},
 		{"sticky without header", `provider: {type: openai, apiTokens: [a], tokenSelection: sticky}`, "provider.stickyHeader: is required when tokenSelection is sticky"},
+		{"empty rules and no provider", `_rules_: []`, "_rules_: must hold at least one rule when there is no provider"},
 		{"rules not a list", `{"_rules_": {"a": 1}}`, "_rules_: must be a list, got an object"},
 		{"rule without matcher", `_rules_: [{provider: {type: openai, apiTokens: [a]}}]`, "_rules_[0]: needs _match_route_ or _match_domain_"},
 		{"rule bad provider", `_rules_: [{_match_route_: [r], provider: {type: openai, apiTokens: []}}]`, "_rules_[0].provider.apiTokens: must hold at least one token"},
