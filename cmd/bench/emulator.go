@@ -1,0 +1,201 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/token-failover/token-failover/failover"
+	"github.com/token-failover/token-failover/wasmhost"
+)
+
+var benchTokens = []string{"bench-token-alpha", "bench-token-bravo", "bench-token-charlie"}
+
+func benchConfig(extra string) string {
+	return `provider: {type: openai, apiTokens: [` + strings.Join(benchTokens, ", ") + `], modelMapping: {"gpt-4*": mapped}` + extra + `}`
+}
+
+func chatOfSize(n int) wasmhost.Request {
+	r := wasmhost.Chat("gpt-4o")
+	pad := n - len(r.Body) - len(`,"user":""`)
+	if pad < 0 {
+		pad = 0
+	}
+	r.Body = []byte(strings.TrimSuffix(string(r.Body), "}") + `,"user":"` + strings.Repeat("x", pad) + `"}`)
+	for i, h := range r.Headers {
+		if h[0] == "content-length" {
+			r.Headers[i][1] = fmt.Sprint(len(r.Body))
+		}
+	}
+	return r
+}
+
+func okCluster(*wasmhost.UpstreamRequest) wasmhost.Reply { return wasmhost.OK() }
+
+func emulatorSections(w *strings.Builder, longRun int) error {
+	fmt.Fprintln(os.Stderr, "emulator hot path...")
+	fmt.Fprintf(w, "## 2. Emulator hot path\n\nThe built .wasm in wasmhost (wazero compiler), one worker VM: request headers + 1 KiB body (model mapped) + response headers and body + log/done/delete. Median of 3 runs; allocations are the host side's.\n\n")
+	fmt.Fprintf(w, "| mode | ns/request | host allocs/request |\n|---|---:|---:|\n")
+	for _, m := range []struct{ name, cfg string }{
+		{"failover on", benchConfig(", failover: {enabled: true}")},
+		{"failover off", benchConfig("")},
+		{"pass-through (no rule matches: the emulator's own cost)", `_rules_: [{_match_domain_: [nowhere], provider: {type: openai, apiTokens: [x]}}]`},
+	} {
+		h, err := wasmhost.New(wasmhost.Options{Config: []byte(m.cfg), Workers: 1, SkipCanary: true,
+			Clusters: map[string]wasmhost.Cluster{"llm": okCluster}})
+		if err != nil {
+			return err
+		}
+		vm, req := h.Workers()[0], chatOfSize(1024)
+		var runs []testing.BenchmarkResult
+		for i := 0; i < 3; i++ {
+			runs = append(runs, testing.Benchmark(func(b *testing.B) {
+				b.ReportAllocs()
+				for j := 0; j < b.N; j++ {
+					if _, err := vm.Do(req); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}))
+		}
+		sort.Slice(runs, func(i, j int) bool { return runs[i].NsPerOp() < runs[j].NsPerOp() })
+		fmt.Fprintf(w, "| %s | %d | %d |\n", m.name, runs[1].NsPerOp(), runs[1].AllocsPerOp())
+		h.Close()
+	}
+
+	fmt.Fprintln(os.Stderr, "body size scaling...")
+	fmt.Fprintf(w, "\n## 3. Body size scaling (emulator)\n\nModel rewrite on bodies of growing size; guest memory growth is the VM's linear memory after the runs minus before (Go's heap never returns memory to wasm, so this is the peak).\n\n")
+	fmt.Fprintf(w, "| body | time/request | µs per KiB | guest memory growth | growth / body |\n|---|---:|---:|---:|---:|\n")
+	for _, size := range []int{1 << 10, 64 << 10, 1 << 20, 8 << 20} {
+		h, err := wasmhost.New(wasmhost.Options{Config: []byte(benchConfig("")), Workers: 1, SkipCanary: true,
+			Clusters: map[string]wasmhost.Cluster{"llm": okCluster}})
+		if err != nil {
+			return err
+		}
+		vm, req := h.Workers()[0], chatOfSize(size)
+		before := vm.MemoryBytes()
+		n := max(5, (4<<20)/size*4)
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			if _, err := vm.Do(req); err != nil {
+				return err
+			}
+		}
+		per := time.Since(start) / time.Duration(n)
+		growth := int64(vm.MemoryBytes()) - int64(before)
+		fmt.Fprintf(w, "| %d KiB | %s | %.2f | %.1f MiB | %.1fx |\n", size>>10, per.Round(time.Microsecond),
+			float64(per.Microseconds())/float64(size>>10), float64(growth)/(1<<20), float64(growth)/float64(size))
+		h.Close()
+	}
+
+	fmt.Fprintln(os.Stderr, "convergence...")
+	fmt.Fprintf(w, "\n## 4. Convergence (emulator, 4 workers, 4 requests in flight)\n\nRequests that reached a token after it started answering 500, and virtual time from heal to restoration with `healthCheckInterval: 1000` (probes at the lease holder's 1 s tick).\n\n")
+	fmt.Fprintf(w, "| failureThreshold | requests reaching the failing token | of which in flight at demotion | heal → restored |\n|---:|---:|---:|---:|\n")
+	for _, threshold := range []int{1, 3, 10} {
+		reached, inflight, restore, err := convergence(threshold)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "| %d | %d | %d | %s |\n", threshold, reached, inflight, restore)
+	}
+
+	fmt.Fprintf(os.Stderr, "emulator memory run: %d requests...\n", longRun)
+	h, err := wasmhost.New(wasmhost.Options{Config: []byte(benchConfig(", failover: {enabled: true}")), Workers: 1, SkipCanary: true,
+		Clusters: map[string]wasmhost.Cluster{"llm": okCluster}})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	vm, req := h.Workers()[0], chatOfSize(1024)
+	var warm uint32
+	for i := 0; i < longRun; i++ {
+		if _, err := vm.Do(req); err != nil {
+			return err
+		}
+		if i == longRun/10 {
+			warm = vm.MemoryBytes()
+		}
+	}
+	fmt.Fprintf(w, "\n## 5. Memory\n\nWasm linear memory of a worker VM over %d emulator requests (failover on): %.2f MiB after 10%%, %.2f MiB at the end; live streams at the end: %d.\n",
+		longRun, float64(warm)/(1<<20), float64(vm.MemoryBytes())/(1<<20), vm.LiveStreams())
+	return nil
+}
+
+// convergence counts requests reaching a 500-ing token until it is demoted
+// (4 workers, 4 in flight), then heals it and measures the virtual time
+// until a probe restores it.
+func convergence(threshold int) (reached, inflightAtDemotion int, restore time.Duration, err error) {
+	failing := true
+	cluster := func(r *wasmhost.UpstreamRequest) wasmhost.Reply {
+		if r.Header("authorization") == "Bearer "+benchTokens[1] {
+			if failing {
+				return wasmhost.Status(500)
+			}
+		}
+		return wasmhost.OK()
+	}
+	cfg := fmt.Sprintf(`provider: {type: openai, apiTokens: [%s], tokenSelection: round-robin,
+  failover: {enabled: true, failureThreshold: %d, healthCheckInterval: 1000}}`, strings.Join(benchTokens, ", "), threshold)
+	h, err := wasmhost.New(wasmhost.Options{Config: []byte(cfg), Clusters: map[string]wasmhost.Cluster{"llm": cluster}})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer h.Close()
+	key := ""
+	for _, k := range h.SharedKeys() {
+		if strings.HasSuffix(k, "/state") {
+			key = k
+		}
+	}
+	status := func() failover.Status {
+		v, _, _ := h.SharedData(key)
+		p, _ := failover.Decode(v, 3)
+		return p.Tokens[1].Status
+	}
+	workers := h.Workers()
+	var queue []*wasmhost.Stream
+	demoted := false
+	for i := 0; i < 400; i++ {
+		s, err := workers[i%4].Start(wasmhost.Chat("gpt-4o"))
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		queue = append(queue, s)
+		if len(queue) < 4 {
+			continue
+		}
+		s, queue = queue[0], queue[1:]
+		if err := s.Respond(cluster(s.Upstream)); err != nil {
+			return 0, 0, 0, err
+		}
+		if s.Upstream.Header("authorization") == "Bearer "+benchTokens[1] {
+			reached++
+			if demoted {
+				inflightAtDemotion++
+			}
+		}
+		if !demoted && status() == failover.Unhealthy {
+			demoted = true
+		}
+	}
+	for _, s := range queue {
+		if err := s.Respond(cluster(s.Upstream)); err != nil {
+			return 0, 0, 0, err
+		}
+		if s.Upstream.Header("authorization") == "Bearer "+benchTokens[1] {
+			reached++
+			inflightAtDemotion++
+		}
+	}
+	failing = false
+	healed := h.Now()
+	for i := 0; i < 400 && status() != failover.Available; i++ {
+		if err := h.Advance(50 * time.Millisecond); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	return reached, inflightAtDemotion, h.Now().Sub(healed), nil
+}
