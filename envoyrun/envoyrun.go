@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/token-failover/token-failover/wasmhost"
 )
 
 // Options describe one Envoy run.
@@ -77,7 +79,7 @@ func FindBinary() (string, error) {
 	if b := os.Getenv("ENVOY_BIN"); b != "" {
 		return b, nil
 	}
-	root, err := moduleRoot()
+	root, err := wasmhost.ModuleRoot()
 	if err != nil {
 		return "", err
 	}
@@ -88,6 +90,19 @@ func FindBinary() (string, error) {
 	return matches[0], nil
 }
 
+// Tools returns the Envoy binary (FindBinary) and the plugin module: $WASM,
+// else dist/token-failover.wasm (what ./build.sh built), for the demo and
+// the bench.
+func Tools() (bin, wasm string, err error) {
+	if bin, err = FindBinary(); err != nil {
+		return "", "", err
+	}
+	if wasm = os.Getenv("WASM"); wasm == "" {
+		wasm = "dist/token-failover.wasm"
+	}
+	return bin, wasm, nil
+}
+
 // Version returns Envoy's version ("<commit>/1.40.0/Clean/RELEASE/BoringSSL").
 func Version(bin string) (string, error) {
 	out, err := exec.Command(bin, "--version").Output()
@@ -96,20 +111,6 @@ func Version(bin string) (string, error) {
 		v = after
 	}
 	return v, err
-}
-
-func moduleRoot() (string, error) {
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("envoyrun: go.mod not found")
-		}
-		dir = parent
-	}
 }
 
 func freePort() (int, error) {
@@ -125,7 +126,7 @@ var configBlock = regexp.MustCompile(`(?s)(value: \|\n)(.*?)(\n\s+- name: envoy\
 
 // Render returns envoy.yaml with the given ports, paths and plugin config.
 func Render(o Options, listen, admin int) (string, error) {
-	root, err := moduleRoot()
+	root, err := wasmhost.ModuleRoot()
 	if err != nil {
 		return "", err
 	}

@@ -28,7 +28,7 @@ func ModulePath() (string, error) {
 }
 
 func buildPlugin() (string, error) {
-	root, err := moduleRoot()
+	root, err := ModuleRoot()
 	if err != nil {
 		return "", err
 	}
@@ -46,8 +46,8 @@ func buildPlugin() (string, error) {
 	return out, nil
 }
 
-// moduleRoot walks up from the working directory to go.mod.
-func moduleRoot() (string, error) {
+// ModuleRoot walks up from the working directory to go.mod.
+func ModuleRoot() (string, error) {
 	dir, _ := os.Getwd()
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {

@@ -38,15 +38,11 @@ func main() {
 }
 
 func run(w *strings.Builder, rounds int, per time.Duration, conns, emuRequests, envoyRequests int) error {
-	bin, err := envoyrun.FindBinary()
+	bin, wasm, err := envoyrun.Tools()
 	if err != nil {
 		return err
 	}
 	version, _ := envoyrun.Version(bin)
-	wasm := os.Getenv("WASM")
-	if wasm == "" {
-		wasm = "dist/token-failover.wasm"
-	}
 	fmt.Fprintf(w, "# Benchmarks\n\n%s, %d cores (%s), Envoy %s. Command: `./build.sh bench`.\n\n",
 		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOARCH, version)
 

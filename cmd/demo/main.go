@@ -50,15 +50,11 @@ func main() {
 }
 
 func run() error {
-	bin, err := envoyrun.FindBinary()
+	bin, wasm, err := envoyrun.Tools()
 	if err != nil {
 		return err
 	}
 	version, _ := envoyrun.Version(bin)
-	wasm := os.Getenv("WASM")
-	if wasm == "" {
-		wasm = "dist/token-failover.wasm"
-	}
 	mock := mockllm.New()
 	addr, err := mock.Start("127.0.0.1:0")
 	if err != nil {
