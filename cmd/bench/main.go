@@ -105,6 +105,7 @@ func run(w *strings.Builder, rounds int, per time.Duration, conns, emuRequests, 
 	rssEnd, _ := e.RSS()
 	fmt.Fprintf(w, "Envoy RSS with token-failover over %d requests: %.1f MiB after warm-up (%d requests), %.1f MiB at the end (%+.1f%%).\n",
 		envoyRequests, mib(rssStart), warm, mib(rssEnd), 100*float64(rssEnd-rssStart)/float64(rssStart))
+	fmt.Fprintf(w, "\nWhere the time goes, and what would help: [docs/performance.md](docs/performance.md).\n")
 	return nil
 }
 
