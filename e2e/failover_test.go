@@ -126,11 +126,11 @@ func TestEnvoy_MetricsAreBoundedAndNothingLeaksATokenString(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, names, "the plugin's stats appear in /stats/prometheus")
-	bounded := regexp.MustCompile(`^tokenfailover_e2e_(token[0-2]_[a-z_]+|available_tokens|lease_changes|all_tokens_down)(\{.*\})?$`)
+	bounded := regexp.MustCompile(`^tokenfailover_e2e_(token[0-2]_[a-z_]+|available_tokens|lease_changes|all_tokens_down|retries)(\{.*\})?$`)
 	for _, n := range names {
 		require.Regexp(t, bounded, n)
 	}
-	require.LessOrEqual(t, len(names), 3+3*10)
+	require.LessOrEqual(t, len(names), 4+3*10)
 	stats, err := e.envoy.AdminGet("/stats")
 	require.NoError(t, err)
 	for _, where := range []struct{ name, text string }{{"log", e.envoy.Log()}, {"stats", stats}, {"prometheus", prom}} {

@@ -105,10 +105,8 @@ func CompileStatusPatterns(patterns []string) (StatusPatterns, error) {
 	return out, nil
 }
 
-func (ps StatusPatterns) failing(status int) bool {
-	if ps == nil {
-		return status == 401 || status == 402 || status == 403 || status == 408 || status == 429 || status >= 500
-	}
+// Match tells whether status matches one of the patterns.
+func (ps StatusPatterns) Match(status int) bool {
 	s := strconv.Itoa(status)
 	for _, re := range ps {
 		if re.MatchString(s) {
@@ -116,6 +114,13 @@ func (ps StatusPatterns) failing(status int) bool {
 		}
 	}
 	return false
+}
+
+func (ps StatusPatterns) failing(status int) bool {
+	if ps == nil {
+		return status == 401 || status == 402 || status == 403 || status == 408 || status == 429 || status >= 500
+	}
+	return ps.Match(status)
 }
 
 // Response is what Classify needs to know of a response.

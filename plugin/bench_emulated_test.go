@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/token-failover/token-failover/wasmhost"
 )
@@ -19,6 +20,37 @@ func kibBody() wasmhost.Request {
 		}
 	}
 	return r
+}
+
+// BenchmarkRetry_Emulated: token 0 always answers 500 and round-robin
+// alternates tokens 0 and 1, so every other request is retried once. It
+// reports the extra time of a retried request over a direct one.
+func BenchmarkRetry_Emulated(b *testing.B) {
+	tokens := threeTokens[:2]
+	p := newProvider(tokens...)
+	p.always(0, wasmhost.Status(500))
+	h := start(b, `provider: {type: openai, apiTokens: [`+strings.Join(tokens, ", ")+`], tokenSelection: round-robin,
+  modelMapping: {"gpt-4*": mapped}, failover: {enabled: true, failureThreshold: 1000000},
+  retryOnFailure: {enabled: true}}`, p)
+	vm, req := h.Workers()[0], kibBody()
+	var direct, retried time.Duration
+	var nd, nr int
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.requests = p.requests[:0]
+		t0 := time.Now()
+		if _, err := vm.Do(req); err != nil {
+			b.Fatal(err)
+		}
+		if took := time.Since(t0); len(p.requests) == 2 {
+			retried, nr = retried+took, nr+1
+		} else {
+			direct, nd = direct+took, nd+1
+		}
+	}
+	if nd > 0 && nr > 0 {
+		b.ReportMetric(float64((retried/time.Duration(nr) - direct/time.Duration(nd)).Microseconds()), "retry-extra-µs")
+	}
 }
 
 // BenchmarkRequest_Emulated is the hot path through the built .wasm: request

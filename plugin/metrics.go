@@ -40,6 +40,7 @@ type poolMetrics struct {
 	available    metric
 	leaseChanges metric
 	allDown      metric
+	retries      metric
 }
 
 // metricName keeps names bounded and Prometheus-safe.
@@ -71,6 +72,7 @@ func newPoolMetrics(host abi.Host, pool string, n int) *poolMetrics {
 	m.available = def(abi.MetricGauge, pool, "available_tokens")
 	m.leaseChanges = def(abi.MetricCounter, pool, "lease_changes")
 	m.allDown = def(abi.MetricCounter, pool, "all_tokens_down")
+	m.retries = def(abi.MetricCounter, pool, "retries")
 	for i := range m.tokens {
 		tok := fmt.Sprintf("token%d", i)
 		t := &m.tokens[i]

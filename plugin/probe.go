@@ -88,8 +88,14 @@ func (r *Root) sendProbe(p *poolRuntime, i int, t failover.Target) {
 	r.logf(abi.LogDebug, "pool %s: probing token %s: %s %s%s via %s", p.cfg.Name, tok, pr.Method, pr.Authority, pr.Path, t.Cluster)
 }
 
-// OnHTTPCallResponse implements abi.PluginContext: a probe's answer.
-func (r *Root) OnHTTPCallResponse(callID uint32, numHeaders, _, _ int) {
+// OnHTTPCallResponse implements abi.PluginContext: a retry's or a probe's
+// answer.
+func (r *Root) OnHTTPCallResponse(callID uint32, numHeaders, bodySize, _ int) {
+	if s, ok := r.retries[callID]; ok {
+		delete(r.retries, callID)
+		s.onRetryResponse(numHeaders, bodySize)
+		return
+	}
 	call, ok := r.probes[callID]
 	if !ok {
 		return

@@ -33,6 +33,7 @@ type Root struct {
 	rules   []ruleRuntime
 	tickMs  int64
 	probes  map[uint32]probeCall
+	retries map[uint32]*stream
 	useRule bool // some rule matches on route name
 }
 
@@ -61,7 +62,8 @@ type poolRuntime struct {
 }
 
 func newRoot(vm *VM, id uint32) *Root {
-	return &Root{vm: vm, host: vm.host, id: id, store: sharedData{vm.host}, probes: map[uint32]probeCall{}}
+	return &Root{vm: vm, host: vm.host, id: id, store: sharedData{vm.host}, probes: map[uint32]probeCall{},
+		retries: map[uint32]*stream{}}
 }
 
 func nowMs() int64 { return time.Now().UnixMilli() }

@@ -19,6 +19,8 @@ type stream struct {
 	head        provider.Head // the request as sent to the provider
 	rewriteBody bool
 	ownReply    bool
+	retry       *retryState // non-nil when retryOnFailure is on
+	done        bool
 }
 
 // OnRequestHeaders picks a token (one shared-data read) and rewrites auth,
@@ -110,6 +112,9 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 			_ = host.RemoveHeader(abi.MapRequestHeaders, "content-length")
 		}
 	}
+	if cfg.Retry.Enabled {
+		s.retry = newRetryState(headers, creds, auth, sent, head)
+	}
 	return abi.ActionContinue
 }
 
@@ -190,6 +195,7 @@ func (s *stream) chooser(sticky string) func([]int) int {
 // string model passes through untouched.
 func (s *stream) OnRequestBody(size int, endOfStream bool) abi.Action {
 	if !s.rewriteBody {
+		s.captureChunk(size)
 		return abi.ActionContinue
 	}
 	if !endOfStream {
@@ -217,6 +223,7 @@ func (s *stream) mapBody(size int) {
 		return
 	}
 	out, changed := provider.RewriteBodyModel(body, s.pool.cfg.Mapping)
+	s.retry.keepBody(s, out)
 	if !changed {
 		return
 	}
@@ -226,8 +233,8 @@ func (s *stream) mapBody(size int) {
 }
 
 // OnResponseHeaders classifies the response and feeds the token's state.
-func (s *stream) OnResponseHeaders(int, bool) abi.Action {
-	if s.pool == nil || s.token < 0 || s.ownReply || !s.pool.cfg.Failover.Enabled {
+func (s *stream) OnResponseHeaders(_ int, endOfStream bool) abi.Action {
+	if s.pool == nil || s.token < 0 || s.ownReply || (!s.pool.cfg.Failover.Enabled && s.retry == nil) {
 		return abi.ActionContinue
 	}
 	host := s.root.host
@@ -241,16 +248,20 @@ func (s *stream) OnResponseHeaders(int, bool) abi.Action {
 		d, _ := host.GetProperty("response", "code_details")
 		resp.CodeDetails = string(d)
 	}
-	s.record(failover.Classify(resp, s.pool.cfg.Failover.Patterns, nowMs()), code)
+	o := failover.Classify(resp, s.pool.cfg.Failover.Patterns, nowMs())
+	s.record(s.token, o, code)
+	if s.retry != nil && s.retry.wanted(s, o, code, endOfStream) && s.startRetry() {
+		return abi.ActionPause // hold the failed answer until a retry settles it
+	}
 	return abi.ActionContinue
 }
 
 // record applies an outcome through one CAS transition. A success re-reads
 // the state (decoded only if it changed) and writes nothing when the token
 // is clean, so the common case costs one read and no write.
-func (s *stream) record(o failover.Outcome, code int) {
-	r, p, i := s.root, s.pool, s.token
-	if o.Class == failover.ClassIgnore {
+func (s *stream) record(i int, o failover.Outcome, code int) {
+	r, p := s.root, s.pool
+	if o.Class == failover.ClassIgnore || !p.cfg.Failover.Enabled {
 		return
 	}
 	if o.Class == failover.ClassSuccess {
@@ -304,8 +315,20 @@ func (s *stream) record(o failover.Outcome, code int) {
 	}
 }
 
-// OnResponseBody implements abi.HTTPContext.
-func (s *stream) OnResponseBody(int, bool) abi.Action { return abi.ActionContinue }
+// OnResponseBody swaps in a retry's body when a retry settled the response.
+func (s *stream) OnResponseBody(size int, endOfStream bool) abi.Action {
+	if s.retry == nil || s.retry.replacement == nil {
+		return abi.ActionContinue
+	}
+	if !endOfStream {
+		return abi.ActionPause
+	}
+	if err := s.root.host.SetBuffer(abi.BufferResponseBody, 0, max(size, 1), s.retry.replacement); err != nil {
+		s.root.logf(abi.LogWarn, "cannot replace the response body with the retry's: %v", err)
+	}
+	s.retry.replacement = nil
+	return abi.ActionContinue
+}
 
 // OnResponseTrailers implements abi.HTTPContext.
 func (s *stream) OnResponseTrailers(int) abi.Action { return abi.ActionContinue }
@@ -314,4 +337,4 @@ func (s *stream) OnResponseTrailers(int) abi.Action { return abi.ActionContinue 
 func (s *stream) OnLog() {}
 
 // OnDone implements abi.HTTPContext.
-func (s *stream) OnDone() {}
+func (s *stream) OnDone() { s.done = true }

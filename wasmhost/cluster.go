@@ -108,7 +108,23 @@ func (c *pendingCall) deliver() error {
 	if hook := vm.h.opts.AfterCallDelivered; hook != nil && err == nil {
 		hook(c.request, r, c.root == vm.rootID)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return vm.resumeStreams()
+}
+
+// resumeStreams finishes every held response the plugin continued.
+func (vm *VM) resumeStreams() error {
+	for _, s := range vm.streams {
+		if s.resume {
+			s.resume = false
+			if err := s.finishResponse(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // PendingCalls counts http calls not yet answered.

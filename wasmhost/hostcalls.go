@@ -290,10 +290,19 @@ func (h *Host) instantiateHostModules() error {
 		}
 		s[0] = uint64(st)
 	})
-	// Resuming a paused stream is not emulated yet (the plugin never pauses
-	// a stream it must resume); say so rather than pretend.
+	// Resuming a held response is carried out after the running callback
+	// returns (as Envoy posts it); resuming a request is not emulated.
 	def("proxy_continue_stream", normalOnly, types(1), types(1), func(_ context.Context, vm *VM, s []uint64) {
-		s[0] = statusUnimplemented
+		st := vm.stream()
+		switch {
+		case st == nil:
+			s[0] = statusNotFound
+		case abi.StreamType(u32(s[0])) == abi.StreamResponse && st.held:
+			st.resume = true
+			s[0] = statusOK
+		default:
+			s[0] = statusUnimplemented
+		}
 	})
 	def("proxy_set_effective_context", normalOnly, types(1), types(1), func(_ context.Context, vm *VM, s []uint64) {
 		id := u32(s[0])

@@ -3,6 +3,7 @@ package wasmhost
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -53,6 +54,10 @@ type Stream struct {
 	// forgets the map (hostcalls on it answer NotFound) and sends them on.
 	headersSent bool
 	sentHeaders []Pair
+	// held is set while the plugin holds the response (Pause on response
+	// headers); resume is set by proxy_continue_stream(response).
+	held, resume bool
+	respLocal    bool
 	// Upstream is what the plugin let through to the cluster (nil when the
 	// plugin answered locally or paused the request).
 	Upstream *UpstreamRequest
@@ -137,17 +142,35 @@ func (s *Stream) respond(status int, headers []Pair, body []byte, local bool) er
 		s.respHdrs = append(s.respHdrs, Pair{"content-length", itoa(len(body))})
 	}
 	s.respBody = append([]byte(nil), body...)
+	s.respLocal = local
 	eos := len(body) == 0
-	if _, err := vm.call(s.id, "proxy_on_response_headers", uint64(s.id), uint64(len(s.respHdrs)), boolArg(eos)); err != nil {
+	res, err := vm.call(s.id, "proxy_on_response_headers", uint64(s.id), uint64(len(s.respHdrs)), boolArg(eos))
+	if err != nil {
 		return err
 	}
-	if !eos {
+	if res[0] == 1 {
+		// Held (StopAllIterationAndWatermark): the body waits for
+		// proxy_continue_stream(response), then reaches this filter.
+		s.held = true
+		return nil
+	}
+	return s.finishResponse()
+}
+
+// Held tells whether the plugin is holding this stream's response.
+func (s *Stream) Held() bool { return s.held }
+
+// finishResponse delivers the body (if any) and ends the stream.
+func (s *Stream) finishResponse() error {
+	vm := s.vm
+	s.held = false
+	if len(s.respBody) > 0 {
 		if _, err := vm.call(s.id, "proxy_on_response_body", uint64(s.id), uint64(len(s.respBody)), 1); err != nil {
 			return err
 		}
 	}
 	code, _ := strconv.Atoi(header(s.respHdrs, ":status"))
-	s.Response = &Response{Status: code, Headers: s.respHdrs[1:], Body: s.respBody, LocalReply: local,
+	s.Response = &Response{Status: code, Headers: removeHeader(s.respHdrs, ":status"), Body: s.respBody, LocalReply: s.respLocal,
 		Details: s.props["response.code_details"]}
 	return s.end()
 }
@@ -183,7 +206,27 @@ func (vm *VM) Do(req Request) (*Stream, error) {
 	if !ok {
 		return s, fmt.Errorf("wasmhost: no cluster %q", s.req.Cluster)
 	}
-	return s, s.Respond(c(s.Upstream))
+	if err := s.Respond(c(s.Upstream)); err != nil {
+		return s, err
+	}
+	return s, vm.h.settle(s)
+}
+
+// settle delivers the http-call answers already due while s's response is
+// held (a retry in flight), without moving the clock or firing ticks.
+func (h *Host) settle(s *Stream) error {
+	for s.held {
+		sort.SliceStable(h.calls, func(i, j int) bool { return h.calls[i].due < h.calls[j].due })
+		if len(h.calls) == 0 || h.calls[0].due > h.now {
+			return nil
+		}
+		c := h.calls[0]
+		h.calls = h.calls[1:]
+		if err := c.deliver(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func boolArg(b bool) uint64 {
