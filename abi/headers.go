@@ -55,16 +55,19 @@ func DecodeHeaderMap(b []byte) ([]HeaderPair, error) {
 	}
 	pairs := make([]HeaderPair, n)
 	sizes := b[4:]
-	data := 4 + 8*n
+	// One string for all keys and values; each pair slices it, so a map
+	// costs two allocations however many headers it has.
+	all := string(b[4+8*n:])
+	data := 0
 	for i := 0; i < n; i++ {
 		kl := int(binary.LittleEndian.Uint32(sizes[8*i:]))
 		vl := int(binary.LittleEndian.Uint32(sizes[8*i+4:]))
-		if kl < 0 || vl < 0 || data+kl+vl+2 > len(b) || data+kl+vl+2 < data {
+		if kl < 0 || vl < 0 || data+kl+vl+2 > len(all) || data+kl+vl+2 < data {
 			return nil, ErrMalformedHeaderMap
 		}
-		pairs[i][0] = string(b[data : data+kl])
+		pairs[i][0] = all[data : data+kl]
 		data += kl + 1
-		pairs[i][1] = string(b[data : data+vl])
+		pairs[i][1] = all[data : data+vl]
 		data += vl + 1
 	}
 	return pairs, nil

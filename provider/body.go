@@ -1,7 +1,7 @@
 package provider
 
 import (
-	"encoding/json"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 )
@@ -56,8 +56,39 @@ func RewritePathModel(path string, m *Mapping) (string, bool) {
 	return path[:s] + to + path[e:], true
 }
 
-// jsonString quotes s as a JSON string.
+// jsonString quotes s as a JSON string. Written by hand rather than with
+// encoding/json: reflection-based marshalling of one short string cost
+// several microseconds per request in the wasm build. It escapes what JSON
+// requires (quote, backslash, control characters) and the characters
+// encoding/json also escapes (<, >, &, U+2028, U+2029); valid UTF-8 passes
+// as is and each invalid byte becomes \ufffd, as with encoding/json.
 func jsonString(s string) string {
-	b, _ := json.Marshal(s) // a string always marshals
-	return string(b)
+	const hex = "0123456789abcdef"
+	b := make([]byte, 0, len(s)+2)
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, `\ufffd`...)
+		case r == '"' || r == '\\':
+			b = append(b, '\\', byte(r))
+		case r == '\b':
+			b = append(b, '\\', 'b')
+		case r == '\f':
+			b = append(b, '\\', 'f')
+		case r == '\n':
+			b = append(b, '\\', 'n')
+		case r == '\r':
+			b = append(b, '\\', 'r')
+		case r == '\t':
+			b = append(b, '\\', 't')
+		case r < 0x20 || r == '<' || r == '>' || r == '&' || r == 0x2028 || r == 0x2029:
+			b = append(b, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
+		default:
+			b = utf8.AppendRune(b, r)
+		}
+	}
+	return string(append(b, '"'))
 }

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -101,6 +102,24 @@ func FuzzRewriteBodyModel(f *testing.F) {
 		orig, _ := BodyModel(in)
 		if model != m.Map(orig) {
 			t.Fatalf("model %q, want %q", model, m.Map(orig))
+		}
+	})
+}
+
+func TestJSONString_MatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "gpt-4o", `a"b\\c`, "tab\tnl\n\x00\x1f", "<&>", "\u2028\u2029", "h\u00e9llo \U0001F600", "bad\xffutf8"} {
+		want, err := json.Marshal(s)
+		require.NoError(t, err)
+		require.Equal(t, string(want), jsonString(s), "%q", s)
+	}
+}
+
+func FuzzJSONString(f *testing.F) {
+	f.Add("gpt-4\u00e9\x01")
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := jsonString(s); got != string(want) {
+			t.Fatalf("jsonString(%q) = %s, encoding/json says %s", s, got, want)
 		}
 	})
 }
