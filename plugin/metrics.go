@@ -35,8 +35,12 @@ var failoverReasons = [...]failover.Reason{failover.ReasonAuth, failover.ReasonQ
 
 // poolMetrics are the stats of one pool.
 type poolMetrics struct {
-	host         abi.Host
-	tokens       []tokenMetrics
+	host   abi.Host
+	tokens []tokenMetrics
+	// pending counts requests per token not yet added to the stat: the hot
+	// path bumps a Go counter and the tick flushes it (one hostcall per
+	// token per tick instead of one per request).
+	pending      []int64
 	available    metric
 	leaseChanges metric
 	allDown      metric
@@ -61,7 +65,7 @@ func metricName(parts ...string) string {
 }
 
 func newPoolMetrics(host abi.Host, pool string, n int) *poolMetrics {
-	m := &poolMetrics{host: host, tokens: make([]tokenMetrics, n)}
+	m := &poolMetrics{host: host, tokens: make([]tokenMetrics, n), pending: make([]int64, n)}
 	def := func(t abi.MetricType, parts ...string) metric {
 		id, err := host.DefineMetric(t, metricName(parts...))
 		if err != nil {
@@ -92,6 +96,19 @@ func newPoolMetrics(host abi.Host, pool string, n int) *poolMetrics {
 func (m *poolMetrics) inc(x metric) {
 	if x.ok {
 		_ = m.host.IncrementMetric(x.id, 1)
+	}
+}
+
+// request counts a request served by token; flush publishes it.
+func (m *poolMetrics) request(token int) { m.pending[token]++ }
+
+// flush adds the pending request counts to the stats.
+func (m *poolMetrics) flush() {
+	for i, n := range m.pending {
+		if n > 0 && m.tokens[i].requests.ok {
+			_ = m.host.IncrementMetric(m.tokens[i].requests.id, n)
+		}
+		m.pending[i] = 0
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 func (r *Root) OnTick() {
 	now := nowMs()
 	for _, p := range r.pools {
+		p.metrics.flush()
 		if p.cfg.Failover.Enabled {
 			r.tickPool(p, now)
 		}

@@ -134,7 +134,7 @@ func (s *stream) startRetry() bool {
 	rs.tried[tok] = true
 	rs.token = tok
 	r.retries[id] = s
-	p.metrics.inc(p.metrics.tokens[tok].requests)
+	p.metrics.request(tok)
 	p.metrics.inc(p.metrics.retries)
 	r.logf(abi.LogDebug, "pool %s: retrying on token %s (attempt %d)", p.cfg.Name, p.cfg.Tokens[tok], rs.attempts)
 	return true

@@ -107,7 +107,7 @@ func (r *Root) OnConfigure(size int) bool {
 			tick = max(p.cfg.Failover.Settings.HealthCheckInterval, MinTickMs)
 		}
 	}
-	r.tickMs = tick
+	r.tickMs = tick // also flushes request counts (metrics.go)
 	if err := r.host.SetTickPeriod(uint32(tick)); err != nil {
 		r.logf(abi.LogError, "cannot set tick period: %v", err)
 	}
@@ -182,8 +182,14 @@ func domainMatch(pattern, host string) bool {
 	return strings.EqualFold(pattern, host)
 }
 
-// OnDone implements abi.PluginContext.
-func (r *Root) OnDone() bool { return true }
+// OnDone implements abi.PluginContext: pending request counts are flushed
+// before the root goes away (e.g. on a config reload).
+func (r *Root) OnDone() bool {
+	for _, p := range r.pools {
+		p.metrics.flush()
+	}
+	return true
+}
 
 // NewHTTPContext implements abi.PluginContext.
 func (r *Root) NewHTTPContext(id uint32) abi.HTTPContext {

@@ -105,7 +105,7 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 		_ = host.ReplaceHeader(abi.MapRequestHeaders, ":path", sent.Path)
 	}
 	s.head = sent
-	p.metrics.inc(p.metrics.tokens[tok].requests)
+	p.metrics.request(tok)
 	if !endOfStream && !cfg.Mapping.Empty() && !cfg.Provider.ModelInPath(sent.Path) && jsonish(contentType) {
 		s.rewriteBody = true
 		if hasContentLength {
