@@ -42,8 +42,6 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 	var contentType, sticky string
 	var creds []string
 	hasContentLength := false
-	p := r.global
-	stickyName := ""
 	for _, h := range headers {
 		switch h[0] {
 		case ":authority":
@@ -60,7 +58,7 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 			creds = append(creds, h[0])
 		}
 	}
-	p = r.match(func() string {
+	p := r.match(func() string {
 		b, _ := host.GetProperty("xds", "route_name")
 		return string(b)
 	}, head.Authority)
@@ -69,9 +67,8 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 	}
 	s.pool = p
 	if p.cfg.Selection == "sticky" {
-		stickyName = p.cfg.StickyHeader
 		for _, h := range headers {
-			if h[0] == stickyName {
+			if h[0] == p.cfg.StickyHeader {
 				sticky = h[1]
 				break
 			}
