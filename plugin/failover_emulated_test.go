@@ -148,30 +148,30 @@ func TestFailover_UpstreamResetAndTimeoutCount(t *testing.T) {
 	}
 }
 
+// allRateLimited makes every token answer 429 (token i with Retry-After
+// 10+i) and sends one request to each, so all three are cooling.
+func allRateLimited(t *testing.T, extra string) (*provider, *wasmhost.Host) {
+	p := newProvider(threeTokens...)
+	for i := range threeTokens {
+		p.always(i, wasmhost.Status(429, [2]string{"retry-after", fmt.Sprint(10 + i)}))
+	}
+	h := start(t, cfg(extra), p)
+	for i := 0; i < 3; i++ {
+		do(t, h.Workers()[0], wasmhost.Chat("m"))
+	}
+	return p, h
+}
+
 func TestFailover_AllTokensDown(t *testing.T) {
 	t.Run("default uses the soonest back", func(t *testing.T) {
-		p := newProvider(threeTokens...)
-		for i := range threeTokens {
-			p.always(i, wasmhost.Status(429, [2]string{"retry-after", fmt.Sprint(10 + i)}))
-		}
-		h := start(t, cfg(""), p)
-		for i := 0; i < 3; i++ {
-			do(t, h.Workers()[0], wasmhost.Chat("m"))
-		}
+		p, h := allRateLimited(t, "")
 		p.always(0, wasmhost.OK())
 		s := do(t, h.Workers()[1], wasmhost.Chat("m"))
 		require.Equal(t, 0, p.token(s.Upstream), "token 0 is back first (10 s)")
 		require.Equal(t, 200, s.Response.Status)
 	})
 	t.Run("reject answers 503 with Retry-After", func(t *testing.T) {
-		p := newProvider(threeTokens...)
-		for i := range threeTokens {
-			p.always(i, wasmhost.Status(429, [2]string{"retry-after", fmt.Sprint(10 + i)}))
-		}
-		h := start(t, cfg(", allTokensDown: reject"), p)
-		for i := 0; i < 3; i++ {
-			do(t, h.Workers()[0], wasmhost.Chat("m"))
-		}
+		p, h := allRateLimited(t, ", allTokensDown: reject")
 		n := len(p.requests)
 		s := do(t, h.Workers()[2], wasmhost.Chat("m"))
 		require.Nil(t, s.Upstream)

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"hash/fnv"
+	"math"
 	"strconv"
 	"strings"
 
@@ -207,8 +208,7 @@ func (s *stream) OnRequestBody(size int, endOfStream bool) abi.Action {
 func (s *stream) OnRequestTrailers(int) abi.Action {
 	if s.rewriteBody {
 		s.rewriteBody = false
-		body, _ := s.root.host.GetBuffer(abi.BufferRequestBody, 0, 1<<30)
-		s.mapBody(len(body))
+		s.mapBody(math.MaxInt32) // the whole buffered body, whatever its size
 	}
 	return abi.ActionContinue
 }

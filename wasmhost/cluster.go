@@ -126,6 +126,3 @@ func (vm *VM) resumeStreams() error {
 	}
 	return nil
 }
-
-// PendingCalls counts http calls not yet answered.
-func (h *Host) PendingCalls() int { return len(h.calls) }

@@ -259,6 +259,3 @@ func (h *Host) nextEvent(end time.Duration) (time.Duration, func() error) {
 	}
 	return best, fire
 }
-
-// Tick fires one tick on vm now, out of schedule.
-func (h *Host) Tick(vm *VM) error { return vm.tick() }

@@ -88,34 +88,36 @@ func (vm *VM) Start(req Request) (*Stream, error) {
 		return nil, err
 	}
 	eos := len(req.Body) == 0
-	res, err := vm.call(s.id, "proxy_on_request_headers", uint64(s.id), uint64(len(s.reqHeaders)), boolArg(eos))
-	if err != nil {
-		return nil, err
-	}
-	if s.local != nil {
-		return s, s.finishLocal()
-	}
-	if res[0] == 1 {
-		// Pause on headers is StopAllIterationAndWatermark: Envoy buffers
-		// the body and calls no body callback until continue_stream.
-		return s, ErrStalled
+	// Pause on headers is StopAllIterationAndWatermark: Envoy buffers the
+	// body and calls no body callback until continue_stream.
+	if stop, err := s.requestStep("proxy_on_request_headers", len(s.reqHeaders), eos); stop || err != nil {
+		return s, err
 	}
 	s.headersSent, s.sentHeaders = true, append([]Pair(nil), s.reqHeaders...)
 	if !eos {
-		res, err = vm.call(s.id, "proxy_on_request_body", uint64(s.id), uint64(len(s.reqBody)), 1)
-		if err != nil {
-			return nil, err
-		}
-		if s.local != nil {
-			return s, s.finishLocal()
-		}
-		if res[0] == 1 {
-			return s, ErrStalled
+		if stop, err := s.requestStep("proxy_on_request_body", len(s.reqBody), true); stop || err != nil {
+			return s, err
 		}
 	}
 	s.Upstream = &UpstreamRequest{Cluster: req.Cluster, Headers: s.sentHeaders,
 		Body: append([]byte(nil), s.reqBody...), From: vm.name}
 	return s, nil
+}
+
+// requestStep runs one request callback. stop is true when the request
+// goes no further: the plugin answered locally (the reply is then sent, and
+// err is its outcome) or paused (err is ErrStalled).
+func (s *Stream) requestStep(callback string, n int, eos bool) (stop bool, err error) {
+	res, err := s.vm.call(s.id, callback, uint64(s.id), uint64(n), boolArg(eos))
+	switch {
+	case err != nil:
+		return true, err
+	case s.local != nil:
+		return true, s.finishLocal()
+	case res[0] == 1:
+		return true, ErrStalled
+	}
+	return false, nil
 }
 
 // Respond answers the upstream request with reply (Envoy turns a reset or
