@@ -173,13 +173,14 @@ func TestFailover_AllTokensDown(t *testing.T) {
 	t.Run("reject answers 503 with Retry-After", func(t *testing.T) {
 		p, h := allRateLimited(t, ", allTokensDown: reject")
 		n := len(p.requests)
+		before := state(t, h, 3)
 		s := do(t, h.Workers()[2], wasmhost.Chat("m"))
 		require.Nil(t, s.Upstream)
 		require.Equal(t, n, len(p.requests), "nothing reached the provider")
 		require.True(t, s.Response.LocalReply)
 		require.Equal(t, 503, s.Response.Status)
 		require.Equal(t, [2]string{"retry-after", "10"}, s.Response.Headers[1])
-		require.Equal(t, state(t, h, 3), state(t, h, 3))
+		require.Equal(t, before, state(t, h, 3), "a rejected request changes no token's state")
 	})
 }
 
