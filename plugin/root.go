@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/token-failover/token-failover/abi"
+	"github.com/token-failover/token-failover/config"
 	"github.com/token-failover/token-failover/failover"
 )
 
@@ -27,7 +28,7 @@ type Root struct {
 	host    abi.Host
 	id      uint32
 	store   sharedData
-	cfg     *Config
+	cfg     *config.Config
 	pools   []*poolRuntime
 	global  *poolRuntime
 	rules   []ruleRuntime
@@ -50,7 +51,7 @@ type probeCall struct {
 
 // poolRuntime is a pool's per-VM companion of its shared state.
 type poolRuntime struct {
-	cfg      *Pool
+	cfg      *config.ProviderBlock
 	stateKey string
 	leaseKey string
 	cache    failover.Cache
@@ -81,7 +82,7 @@ func (r *Root) OnConfigure(size int) bool {
 		r.logf(abi.LogError, "cannot read plugin configuration: %v", err)
 		return false
 	}
-	cfg, err := ParseConfig(raw)
+	cfg, err := config.Parse(raw)
 	if err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			r.logf(abi.LogError, "invalid configuration: %s", line)
@@ -97,7 +98,7 @@ func (r *Root) OnConfigure(size int) bool {
 		r.global = r.addPool(cfg.Global)
 	}
 	for _, rule := range cfg.Rules {
-		r.rules = append(r.rules, ruleRuntime{routes: rule.Routes, domains: rule.Domains, pool: r.addPool(rule.Pool)})
+		r.rules = append(r.rules, ruleRuntime{routes: rule.Routes, domains: rule.Domains, pool: r.addPool(rule.Block)})
 		if len(rule.Routes) > 0 {
 			r.useRule = true
 		}
@@ -114,7 +115,7 @@ func (r *Root) OnConfigure(size int) bool {
 	return true
 }
 
-func (r *Root) addPool(cfg *Pool) *poolRuntime {
+func (r *Root) addPool(cfg *config.ProviderBlock) *poolRuntime {
 	for _, p := range r.pools { // two rules may share one provider block's pool
 		if p.cfg.ID == cfg.ID {
 			return p

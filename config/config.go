@@ -1,4 +1,4 @@
-package plugin
+package config
 
 import (
 	"crypto/sha256"
@@ -17,7 +17,7 @@ import (
 // Config is a validated plugin configuration.
 type Config struct {
 	// Global serves requests no rule matches; nil passes them through.
-	Global *Pool
+	Global *ProviderBlock
 	// Rules are Higress _rules_, first match wins.
 	Rules []Rule
 	// Warnings are non-fatal remarks (unknown fields) to log at start.
@@ -28,11 +28,11 @@ type Config struct {
 type Rule struct {
 	Routes  []string
 	Domains []string
-	Pool    *Pool
+	Block   *ProviderBlock
 }
 
-// Pool is one provider block: its tokens, rewrite and failover settings.
-type Pool struct {
+// ProviderBlock is one provider block: its tokens, rewrite and failover settings.
+type ProviderBlock struct {
 	// ID identifies the pool's shared state: a hash of provider type, id,
 	// token fingerprints and failover settings. Same config, same ID.
 	ID string
@@ -90,9 +90,9 @@ var (
 	retryFields = []string{"enabled", "maxRetries", "retryTimeout", "retryOnStatus", "maxBodyBytes"}
 )
 
-// ParseConfig validates raw plugin configuration (JSON or YAML). The error
+// Parse validates raw plugin configuration (JSON or YAML). The error
 // lists every problem, one per line, each starting with its field path.
-func ParseConfig(raw []byte) (*Config, error) {
+func Parse(raw []byte) (*Config, error) {
 	js, err := toJSON(raw)
 	if err != nil {
 		return nil, err
@@ -141,17 +141,17 @@ func (r *reader) rules(v gjson.Result) []Rule {
 			r.fail(join(path, "provider"), "is required")
 			continue
 		}
-		out = append(out, Rule{Routes: routes, Domains: domains, Pool: r.pool(p, join(path, "provider"))})
+		out = append(out, Rule{Routes: routes, Domains: domains, Block: r.pool(p, join(path, "provider"))})
 	}
 	return out
 }
 
-func (r *reader) pool(v gjson.Result, path string) *Pool {
+func (r *reader) pool(v gjson.Result, path string) *ProviderBlock {
 	if !r.object(v, path, providerFields...) {
 		return nil
 	}
 	before := len(r.errs)
-	p := &Pool{}
+	p := &ProviderBlock{}
 	typ := r.str(v, path, "type", "")
 	opts := provider.Options{
 		AzureServiceURL: r.str(v, path, "azureServiceUrl", ""),

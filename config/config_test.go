@@ -1,4 +1,4 @@
-package plugin
+package config
 
 import (
 	"os"
@@ -8,12 +8,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestParseConfig_HigressFailoverYAMLAndJSONAgree(t *testing.T) {
-	var pools []*Pool
+func TestParse_HigressFailoverYAMLAndJSONAgree(t *testing.T) {
+	var pools []*ProviderBlock
 	for _, f := range []string{"higress-failover.yaml", "higress-failover.json"} {
 		raw, err := os.ReadFile("../testdata/config/" + f)
 		require.NoError(t, err)
-		cfg, err := ParseConfig(raw)
+		cfg, err := Parse(raw)
 		require.NoError(t, err, f)
 		require.Empty(t, cfg.Warnings, f)
 		p := cfg.Global
@@ -31,8 +31,8 @@ func TestParseConfig_HigressFailoverYAMLAndJSONAgree(t *testing.T) {
 	require.Equal(t, pools[0].ID, pools[1].ID, "same config, same pool identity, same shared state")
 }
 
-func TestParseConfig_DefaultsOnlyForAbsentFields(t *testing.T) {
-	cfg, err := ParseConfig([]byte("provider: {type: openai, apiTokens: [a], failover: {enabled: true, cooldownDuration: 0}}"))
+func TestParse_DefaultsOnlyForAbsentFields(t *testing.T) {
+	cfg, err := Parse([]byte("provider: {type: openai, apiTokens: [a], failover: {enabled: true, cooldownDuration: 0}}"))
 	require.NoError(t, err)
 	f := cfg.Global.Failover
 	require.Equal(t, uint32(DefaultFailureThreshold), f.Settings.FailureThreshold)
@@ -43,7 +43,7 @@ func TestParseConfig_DefaultsOnlyForAbsentFields(t *testing.T) {
 	require.Equal(t, "random", cfg.Global.Selection)
 }
 
-func TestParseConfig_RefusesBadConfigNamingTheField(t *testing.T) {
+func TestParse_RefusesBadConfigNamingTheField(t *testing.T) {
 	tests := []struct {
 		name, config, want string
 	}{
@@ -83,22 +83,22 @@ func TestParseConfig_RefusesBadConfigNamingTheField(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var cfg *Config
 			var err error
-			require.NotPanics(t, func() { cfg, err = ParseConfig([]byte(tc.config)) })
+			require.NotPanics(t, func() { cfg, err = Parse([]byte(tc.config)) })
 			require.Nil(t, cfg)
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
 }
 
-func TestParseConfig_CollectsEveryProblem(t *testing.T) {
-	_, err := ParseConfig([]byte(`provider: {type: nope, apiTokens: [], failover: {failureThreshold: 0}}`))
+func TestParse_CollectsEveryProblem(t *testing.T) {
+	_, err := Parse([]byte(`provider: {type: nope, apiTokens: [], failover: {failureThreshold: 0}}`))
 	require.Error(t, err)
 	lines := strings.Split(err.Error(), "\n")
 	require.Len(t, lines, 3, err.Error())
 }
 
-func TestParseConfig_WarnsOnUnknownFieldsWithSuggestion(t *testing.T) {
-	cfg, err := ParseConfig([]byte(`{"provider": {"type": "openai", "apiTokens": ["a"], "protocol": "openai/v1",
+func TestParse_WarnsOnUnknownFieldsWithSuggestion(t *testing.T) {
+	cfg, err := Parse([]byte(`{"provider": {"type": "openai", "apiTokens": ["a"], "protocol": "openai/v1",
 		"failover": {"failureThreshhold": 2}}}`))
 	require.NoError(t, err)
 	require.Equal(t, []string{
@@ -107,15 +107,15 @@ func TestParseConfig_WarnsOnUnknownFieldsWithSuggestion(t *testing.T) {
 	}, cfg.Warnings)
 }
 
-func TestParseConfig_YAMLKeepsMappingOrder(t *testing.T) {
-	cfg, err := ParseConfig([]byte("provider:\n  type: openai\n  apiTokens: [a]\n  modelMapping:\n    '~^z(.*)': first-$1\n    '~^.*': second\n"))
+func TestParse_YAMLKeepsMappingOrder(t *testing.T) {
+	cfg, err := Parse([]byte("provider:\n  type: openai\n  apiTokens: [a]\n  modelMapping:\n    '~^z(.*)': first-$1\n    '~^.*': second\n"))
 	require.NoError(t, err)
 	require.Equal(t, "first-abc", cfg.Global.Mapping.Map("zabc"), "regexes apply in the order written")
 }
 
-func TestParseConfig_PoolIdentity(t *testing.T) {
+func TestParse_PoolIdentity(t *testing.T) {
 	id := func(c string) string {
-		cfg, err := ParseConfig([]byte(c))
+		cfg, err := Parse([]byte(c))
 		require.NoError(t, err)
 		return cfg.Global.ID
 	}
@@ -127,7 +127,7 @@ func TestParseConfig_PoolIdentity(t *testing.T) {
 	require.NotEqual(t, base, id(`provider: {type: openai, id: x, apiTokens: [a, b], failover: {enabled: true}}`))
 }
 
-func FuzzParseConfig(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, name := range []string{"higress-failover.yaml", "higress-failover.json"} {
 		raw, err := os.ReadFile("../testdata/config/" + name)
 		if err == nil {
@@ -138,7 +138,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"provider":{"type":"azure","apiTokens":["k"],"azureServiceUrl":"https://a.b/openai/deployments/d/chat/completions?api-version=1"}}`))
 	f.Add([]byte("a: &x [*x]"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		cfg, err := ParseConfig(raw)
+		cfg, err := Parse(raw)
 		if (cfg == nil) == (err == nil) {
 			t.Fatalf("exactly one of config and error must be set: %v %v", cfg, err)
 		}
