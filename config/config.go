@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -33,9 +32,11 @@ type Rule struct {
 
 // ProviderBlock is one provider block: its tokens, rewrite and failover settings.
 type ProviderBlock struct {
-	// ID identifies the pool's shared state: a hash of provider type, id,
-	// token fingerprints and failover settings. Same config, same ID.
-	ID string
+	// PoolID identifies the token pool's shared state: a hash of the
+	// ordered token fingerprints only, so blocks with the same tokens share
+	// one state, and a change of thresholds or intervals keeps it (settings
+	// apply to the state as they are now).
+	PoolID string
 	// Name labels metrics and logs: the provider id, else type-<ID prefix>.
 	Name     string
 	Provider provider.Provider
@@ -183,10 +184,10 @@ func (r *reader) pool(v gjson.Result, path string) *ProviderBlock {
 	if len(r.errs) > before {
 		return nil
 	}
-	p.ID = poolID(typ, id, p.Tokens, p.Failover)
+	p.PoolID = poolID(p.Tokens)
 	p.Name = id
 	if p.Name == "" {
-		p.Name = typ + "-" + p.ID[:6]
+		p.Name = typ + "-" + p.PoolID[:6]
 	}
 	return p
 }
@@ -291,20 +292,13 @@ func (r *reader) patterns(v gjson.Result, path, key string) failover.StatusPatte
 	return ps
 }
 
-// poolID hashes what makes a pool's state meaningful: provider type and id,
-// the ordered token fingerprints and the failover settings. Tokens are
-// represented by fingerprints only; the raw token never reaches the hash.
-func poolID(typ, id string, tokens []provider.Token, f FailoverConfig) string {
+// poolID hashes the ordered token fingerprints: only the token list decides
+// a state's identity (a token's state is kept by its position). The raw
+// token never reaches the hash.
+func poolID(tokens []provider.Token) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00", typ, id)
 	for _, t := range tokens {
 		h.Write([]byte(t.Fingerprint + ","))
-	}
-	s := f.Settings
-	fmt.Fprintf(h, "\x00%t,%d,%d,%d,%d,%t", f.Enabled, s.FailureThreshold, s.SuccessThreshold,
-		s.HealthCheckInterval, s.CooldownDuration, f.RejectWhenAllDown)
-	for _, p := range f.Patterns {
-		h.Write([]byte("," + strconv.Quote(p.String())))
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }

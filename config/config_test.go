@@ -28,7 +28,7 @@ func TestParse_HigressFailoverYAMLAndJSONAgree(t *testing.T) {
 		}
 		pools = append(pools, p)
 	}
-	require.Equal(t, pools[0].ID, pools[1].ID, "same config, same pool identity, same shared state")
+	require.Equal(t, pools[0].PoolID, pools[1].PoolID, "same config, same pool identity, same shared state")
 }
 
 func TestParse_DefaultsOnlyForAbsentFields(t *testing.T) {
@@ -117,14 +117,19 @@ func TestParse_PoolIdentity(t *testing.T) {
 	id := func(c string) string {
 		cfg, err := Parse([]byte(c))
 		require.NoError(t, err)
-		return cfg.Global.ID
+		return cfg.Global.PoolID
 	}
 	base := id(`provider: {type: openai, apiTokens: [a, b], failover: {enabled: true}}`)
-	require.Equal(t, base, id(`provider: {type: openai, apiTokens: [a, b], failover: {enabled: true}, modelMapping: {x: y}}`), "mapping is not part of the pool")
-	require.NotEqual(t, base, id(`provider: {type: openai, apiTokens: [b, a], failover: {enabled: true}}`))
+	for name, same := range map[string]string{
+		"mapping":   `provider: {type: openai, apiTokens: [a, b], failover: {enabled: true}, modelMapping: {x: y}}`,
+		"threshold": `provider: {type: openai, apiTokens: [a, b], failover: {enabled: true, failureThreshold: 5}}`,
+		"interval":  `provider: {type: openai, apiTokens: [a, b], failover: {enabled: true, healthCheckInterval: 900}}`,
+		"id":        `provider: {type: openai, id: x, apiTokens: [a, b], failover: {enabled: true}}`,
+	} {
+		require.Equal(t, base, id(same), "a change of %s keeps the tokens' state", name)
+	}
+	require.NotEqual(t, base, id(`provider: {type: openai, apiTokens: [b, a], failover: {enabled: true}}`), "state is kept by position")
 	require.NotEqual(t, base, id(`provider: {type: openai, apiTokens: [a, b, c], failover: {enabled: true}}`))
-	require.NotEqual(t, base, id(`provider: {type: openai, apiTokens: [a, b], failover: {enabled: true, failureThreshold: 5}}`))
-	require.NotEqual(t, base, id(`provider: {type: openai, id: x, apiTokens: [a, b], failover: {enabled: true}}`))
 }
 
 func FuzzParse(f *testing.F) {

@@ -41,15 +41,33 @@ func (p Pool) Pick(now int64, usable func(int) bool, choose func(candidates []in
 	return token, true, backAt
 }
 
-// soonerBack orders down tokens: cooling (by Until) before unhealthy, and
-// unhealthy ones by demotion time, oldest first.
+// soonerBack orders down tokens by how likely they are to serve: cooling
+// ones first (by Until), then unhealthy ones by reason — upstream failures
+// (often transient) before rate limits, quota and, last, auth (a revoked
+// key never comes back by itself) — and within a reason the one demoted
+// longest ago.
 func soonerBack(a, b Token) bool {
-	ac, bc := a.Until > 0, b.Until > 0
+	ac, bc := a.Status == Cooling || a.Until > 0, b.Status == Cooling || b.Until > 0
 	if ac != bc {
 		return ac
 	}
 	if ac {
 		return a.Until < b.Until
 	}
+	if ra, rb := recoveryRank(a.Reason), recoveryRank(b.Reason); ra != rb {
+		return ra < rb
+	}
 	return a.DemotedAt < b.DemotedAt
+}
+
+func recoveryRank(r Reason) int {
+	switch r {
+	case ReasonUpstream:
+		return 0
+	case ReasonRateLimit:
+		return 1
+	case ReasonQuota:
+		return 2
+	}
+	return 3
 }

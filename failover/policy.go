@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // Reason says why a token left Available.
@@ -42,18 +41,21 @@ type Class uint8
 
 // Outcome classes (design section 4).
 const (
-	// ClassIgnore is the client's fault (400, 404, 413, 422, ...) or not the
-	// token's business (a local reply by another filter): no change.
+	// ClassIgnore is the client's fault (400, 404, 413, 422, ...), a
+	// request-scoped provider error, or not the token's business (Envoy's
+	// own refusal, another filter's local reply, the client leaving).
 	ClassIgnore Class = iota
 	// ClassSuccess resets the token's consecutive failures.
 	ClassSuccess
 	// ClassAuth (401, 403) demotes at once.
 	ClassAuth
-	// ClassQuota (402) demotes at once.
+	// ClassQuota (402, a 429 that says the account is out of credit)
+	// demotes at once.
 	ClassQuota
 	// ClassRateLimit (429) cools the token until its retry time.
 	ClassRateLimit
-	// ClassUpstream (5xx, 408, reset, timeout) counts towards FailureThreshold.
+	// ClassUpstream (5xx, 408, the provider's reset, timeout) counts towards
+	// FailureThreshold.
 	ClassUpstream
 )
 
@@ -72,11 +74,20 @@ func (c Class) Reason() Reason {
 	return ReasonNone
 }
 
+// Failing tells whether the class counts against the token.
+func (c Class) Failing() bool { return c.Reason() != ReasonNone }
+
 // Outcome is a classified response.
 type Outcome struct {
 	Class Class
-	// RetryAfterMs is how long a rate-limited token should rest; 0 = unknown.
-	RetryAfterMs int64
+	// RetryAfterMs is how long the token should rest, when HasRetryAfter.
+	RetryAfterMs  int64
+	HasRetryAfter bool
+	// Account is the organization/project the answer named, if any.
+	Account string
+	// Why explains the class in a few words for logs ("status 429,
+	// insufficient_quota"); never a token, never the whole body.
+	Why string
 }
 
 // DefaultRateLimitCooldownMs is the rest of a 429'd token when the provider
@@ -116,7 +127,9 @@ func (ps StatusPatterns) Match(status int) bool {
 	return false
 }
 
-func (ps StatusPatterns) failing(status int) bool {
+// Failing tells whether a status counts against the token under these
+// patterns (nil: 401, 402, 403, 408, 429 and 5xx).
+func (ps StatusPatterns) Failing(status int) bool {
 	if ps == nil {
 		return status == 401 || status == 402 || status == 403 || status == 408 || status == 429 || status >= 500
 	}
@@ -129,94 +142,95 @@ type Response struct {
 	// CodeDetails is Envoy's response.code_details ("via_upstream" for a real
 	// upstream answer); empty when the host did not say.
 	CodeDetails string
-	// Header returns a response header's value ("" when absent).
+	// Header returns a response header's value ("" when absent); nil means
+	// no headers.
 	Header func(name string) string
+	// Body is the start of the response body (at most MaxErrorBody bytes
+	// are read), for error answers; nil when not read.
+	Body []byte
+	// Dialect is the provider type, where the same error code means
+	// different things ("qwen": insufficient_quota is a per-minute limit).
+	Dialect string
 }
 
-// transportFailure tells whether Envoy's local reply means the upstream
-// connection failed, reset or timed out for this request.
-func transportFailure(details string) bool {
-	return strings.HasPrefix(details, "upstream_reset") ||
-		strings.HasPrefix(details, "upstream_response_timeout") ||
-		strings.HasPrefix(details, "upstream_per_try_timeout") ||
-		strings.HasPrefix(details, "upstream_max_stream_duration_reached")
+func (r Response) header(name string) string {
+	if r.Header == nil {
+		return ""
+	}
+	return r.Header(name)
 }
 
-// Classify applies the failure policy to a response at time now (unix ms).
-func Classify(r Response, patterns StatusPatterns, now int64) Outcome {
+// Classify applies the failure policy to a response. wallNowMs is the wall
+// clock (unix ms), used only to turn HTTP dates and epochs into durations.
+func Classify(r Response, patterns StatusPatterns, wallNowMs int64) Outcome {
 	if r.CodeDetails != "" && r.CodeDetails != "via_upstream" {
-		// Envoy (or another filter) answered locally.
-		if transportFailure(r.CodeDetails) {
-			return Outcome{Class: ClassUpstream}
+		// Envoy (or another filter) answered: only the provider's own
+		// failures count, never Envoy's refusals or the client leaving.
+		if ProviderFault(r.CodeDetails) {
+			return Outcome{Class: ClassUpstream, Why: r.CodeDetails}
 		}
-		return Outcome{Class: ClassIgnore}
+		return Outcome{Class: ClassIgnore, Why: r.CodeDetails}
 	}
-	if !patterns.failing(r.Status) {
+	why := "status " + strconv.Itoa(r.Status)
+	var e errorBody
+	if r.Status >= 400 {
+		e = readErrorBody(r.Body)
+		if l := e.label(); l != "" {
+			why += ", " + l
+		}
+	}
+	o := Outcome{Why: why, Account: account(r)}
+	// The body can say the key or its account is the problem even where the
+	// status alone would not count (Gemini: 400 API_KEY_INVALID; Anthropic,
+	// DashScope: a 400 for an account out of credit).
+	bodyCounts := patterns.Failing(r.Status) || (patterns == nil && r.Status == 400)
+	switch {
+	case bodyCounts && e.keyInvalid():
+		o.Class = ClassAuth
+	case bodyCounts && e.accountBlocked(r.Dialect):
+		o.Class = ClassQuota
+	case !patterns.Failing(r.Status):
+		o.Class = ClassIgnore
 		if r.Status >= 200 && r.Status < 400 {
-			return Outcome{Class: ClassSuccess}
+			o.Class = ClassSuccess
 		}
-		return Outcome{Class: ClassIgnore}
+	case e.requestScoped():
+		// Another key would get the same answer: not this key's fault.
+		o.Class = ClassIgnore
+	case e.overloaded():
+		o.Class = ClassUpstream
+	case r.Status == 401 || r.Status == 403:
+		o.Class = ClassAuth
+	case r.Status == 402:
+		o.Class = ClassQuota
+	case r.Status == 429:
+		o.Class = ClassRateLimit
+		o.RetryAfterMs, o.HasRetryAfter = retryAfter(r, e, wallNowMs)
+	default:
+		o.Class = ClassUpstream
+		if r.Status == 503 || r.Status == 529 {
+			o.RetryAfterMs, o.HasRetryAfter = retryAfterHeader(r, wallNowMs)
+		}
 	}
-	switch r.Status {
-	case 401, 403:
-		return Outcome{Class: ClassAuth}
-	case 402:
-		return Outcome{Class: ClassQuota}
-	case 429:
-		return Outcome{Class: ClassRateLimit, RetryAfterMs: retryAfterMs(r.Header, now)}
-	}
-	return Outcome{Class: ClassUpstream}
+	return o
 }
 
-// retryAfterMs reads Retry-After (seconds or HTTP date), else the largest
-// x-ratelimit-reset-* value; 0 when none parses.
-func retryAfterMs(header func(string) string, now int64) int64 {
-	if header == nil {
-		return 0
-	}
-	if v := strings.TrimSpace(header("retry-after")); v != "" {
-		if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-			return clampCooldown(int64(secs * 1000))
-		}
-		for _, layout := range []string{time.RFC1123, time.RFC1123Z, time.RFC850, time.ANSIC} {
-			if t, err := time.Parse(layout, v); err == nil {
-				return clampCooldown(t.UnixMilli() - now)
-			}
+// account names the organization/project a response came from, for logs:
+// providers count rate limits per account, so keys of one account cool
+// together.
+func account(r Response) string {
+	var parts []string
+	for _, h := range [...]string{"openai-organization", "openai-project", "anthropic-organization-id"} {
+		if v := r.header(h); v != "" {
+			parts = append(parts, clip(v, 64))
 		}
 	}
-	var best int64
-	for _, name := range []string{"x-ratelimit-reset-requests", "x-ratelimit-reset-tokens", "x-ratelimit-reset"} {
-		if ms := resetMs(strings.TrimSpace(header(name)), now); ms > best {
-			best = ms
-		}
-	}
-	return clampCooldown(best)
+	return strings.Join(parts, "/")
 }
 
-// resetMs parses one x-ratelimit-reset value: a Go-style duration ("6m0s",
-// "20ms", OpenAI's form), plain seconds, or a unix epoch in seconds.
-func resetMs(v string, now int64) int64 {
-	if v == "" {
-		return 0
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
 	}
-	if d, err := time.ParseDuration(v); err == nil {
-		return d.Milliseconds()
-	}
-	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		if f > 1e9 { // an epoch, not a delay
-			return int64(f*1000) - now
-		}
-		return int64(f * 1000)
-	}
-	return 0
-}
-
-func clampCooldown(ms int64) int64 {
-	if ms <= 0 {
-		return 0
-	}
-	if ms > MaxCooldownMs {
-		return MaxCooldownMs
-	}
-	return ms
+	return s
 }

@@ -1,8 +1,6 @@
 package failover
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 )
 
@@ -31,43 +29,59 @@ func (s Status) String() string {
 	return fmt.Sprintf("status(%d)", uint8(s))
 }
 
-// Target is where a token's probes go: the cluster, authority and path of the
-// request that demoted it.
+// Target is where a token's probes go and what they ask: the cluster,
+// authority, path and model of the request that demoted it, so a probe
+// tries exactly what failed (a quota or model-access failure is not hidden
+// by a free model list that still answers 200).
 type Target struct {
-	Cluster   string `json:"c,omitempty"`
-	Authority string `json:"a,omitempty"`
-	Path      string `json:"p,omitempty"`
+	Cluster   string
+	Authority string
+	Path      string
+	// Model is the model as sent upstream (after mapping); empty when the
+	// request had none.
+	Model string
 }
 
-// Token is one token's shared state. Times are unix milliseconds.
+// Token is one token's shared state. Times are milliseconds on the
+// process clock (a clock every VM of the Envoy process shares and that
+// never goes back; see the plugin's clock).
 type Token struct {
-	Status Status `json:"s"`
+	Status Status
+	// Reason is why it last left Available.
+	Reason Reason
 	// Failures counts consecutive upstream failures (reset by a success).
-	Failures uint32 `json:"f,omitempty"`
+	Failures uint32
 	// ProbeSuccesses counts consecutive successful probes while unhealthy.
-	ProbeSuccesses uint32 `json:"ps,omitempty"`
+	ProbeSuccesses uint32
 	// ProbeFailures counts consecutive failed probes; it drives the back-off.
-	ProbeFailures uint32 `json:"pf,omitempty"`
+	ProbeFailures uint32
 	// Until is when a cooling token serves again, or (cooldownDuration > 0)
 	// when an unhealthy one is restored without a probe; 0 = never.
-	Until int64 `json:"u,omitempty"`
-	// NextProbe is when an unhealthy token is probed next.
-	NextProbe int64 `json:"np,omitempty"`
+	Until int64
+	// NextProbe is when an unhealthy token is probed next. Sending a probe
+	// moves it past the probe's timeout (ClaimProbe), so no other VM probes
+	// the same token while that probe is in flight.
+	NextProbe int64
 	// DemotedAt is when the token last left Available.
-	DemotedAt int64 `json:"d,omitempty"`
-	// Reason is why it last left Available.
-	Reason Reason `json:"r,omitempty"`
-	// Target is where probes for it go.
-	Target Target `json:"t,omitempty"`
+	DemotedAt int64
 	// Demotions and Restorations count transitions over the pool's life.
-	Demotions    uint32 `json:"dm,omitempty"`
-	Restorations uint32 `json:"rs,omitempty"`
+	Demotions    uint32
+	Restorations uint32
+	// Target is where probes for it go.
+	Target Target
+	// Account is the organization or project the provider named in the
+	// answer that cooled or demoted the token (providers count rate limits
+	// per account, not per key, so keys of one account cool together).
+	Account string
 }
 
 // Pool is the whole state of one pool: one shared-data value, so that a
 // token can never be in two states or in none.
 type Pool struct {
-	Tokens []Token `json:"tokens"`
+	Tokens []Token
+	// Cluster is the last cluster a request of this pool was sent to: the
+	// fallback for a probe whose recorded cluster is empty or gone.
+	Cluster string
 }
 
 // NewPool is the initial state: n tokens, all available.
@@ -75,37 +89,7 @@ func NewPool(n int) Pool {
 	return Pool{Tokens: make([]Token, n)}
 }
 
-// ErrCorrupt is returned by Decode for a value that is not a pool of the
-// expected size.
-var ErrCorrupt = errors.New("failover: corrupt pool state")
-
-// Encode serialises the pool for shared data.
-func (p Pool) Encode() []byte {
-	b, err := json.Marshal(p)
-	if err != nil { // only possible for unsupported types; Pool has none
-		panic(err)
-	}
-	return b
-}
-
-// Decode parses a shared-data value for a pool of n tokens.
-func Decode(b []byte, n int) (Pool, error) {
-	var p Pool
-	if err := json.Unmarshal(b, &p); err != nil {
-		return Pool{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
-	}
-	if len(p.Tokens) != n {
-		return Pool{}, fmt.Errorf("%w: %d tokens, want %d", ErrCorrupt, len(p.Tokens), n)
-	}
-	for i, t := range p.Tokens {
-		if t.Status > Unhealthy {
-			return Pool{}, fmt.Errorf("%w: token %d has status %d", ErrCorrupt, i, t.Status)
-		}
-	}
-	return p, nil
-}
-
 // Clone returns a deep copy, so a transition never mutates a cached value.
 func (p Pool) Clone() Pool {
-	return Pool{Tokens: append([]Token(nil), p.Tokens...)}
+	return Pool{Tokens: append([]Token(nil), p.Tokens...), Cluster: p.Cluster}
 }

@@ -55,49 +55,61 @@ func (p *Pool) Record(i int, o Outcome, target Target, s Settings, now int64) Ch
 	t := &p.Tokens[i]
 	switch o.Class {
 	case ClassSuccess:
-		if t.Status == Available && t.Failures > 0 {
+		if t.Status != Unhealthy && t.Failures > 0 {
 			t.Failures = 0
 			c.Changed = true
 		}
 	case ClassAuth, ClassQuota:
 		if t.Status != Unhealthy {
-			p.demote(i, o.Class.Reason(), target, s, now, &c)
+			p.demote(i, o.Class.Reason(), o.Account, target, s, now, &c)
 		}
 	case ClassRateLimit:
-		rest := o.RetryAfterMs
-		if rest <= 0 {
-			rest = s.CooldownDuration
-		}
-		if rest <= 0 {
-			rest = DefaultRateLimitCooldownMs
-		}
-		switch t.Status {
-		case Available:
-			*t = Token{Status: Cooling, Until: now + rest, DemotedAt: now, Reason: ReasonRateLimit,
-				Target: target, Demotions: t.Demotions + 1, Restorations: t.Restorations}
-			c.Changed, c.Cooled, c.To, c.Reason = true, true, Cooling, ReasonRateLimit
-		case Cooling:
-			if now+rest > t.Until {
-				t.Until = now + rest
-				c.Changed = true
-			}
-		}
+		p.cool(i, ReasonRateLimit, o, target, s, now, &c)
 	case ClassUpstream:
-		if t.Status != Available {
+		if t.Status == Unhealthy {
 			break
 		}
 		t.Failures++
 		c.Changed = true
-		if t.Failures >= s.FailureThreshold {
-			p.demote(i, ReasonUpstream, target, s, now, &c)
+		switch {
+		case t.Failures >= s.FailureThreshold:
+			p.demote(i, ReasonUpstream, o.Account, target, s, now, &c)
+		case o.HasRetryAfter:
+			// A 503/529 that says when to come back: rest that long, and
+			// keep counting towards the threshold.
+			p.cool(i, ReasonUpstream, o, target, s, now, &c)
 		}
 	}
 	return c
 }
 
-func (p *Pool) demote(i int, r Reason, target Target, s Settings, now int64, c *Change) {
+// cool rests token i for the outcome's retry time (else cooldownDuration,
+// else DefaultRateLimitCooldownMs); a cooling token's rest only grows.
+func (p *Pool) cool(i int, r Reason, o Outcome, target Target, s Settings, now int64, c *Change) {
+	rest := o.RetryAfterMs
+	if !o.HasRetryAfter {
+		rest = s.CooldownDuration
+		if rest <= 0 {
+			rest = DefaultRateLimitCooldownMs
+		}
+	}
 	t := &p.Tokens[i]
-	next := Token{Status: Unhealthy, DemotedAt: now, Reason: r, Target: target,
+	switch t.Status {
+	case Available:
+		*t = Token{Status: Cooling, Until: now + rest, DemotedAt: now, Reason: r, Failures: t.Failures,
+			Target: target, Account: o.Account, Demotions: t.Demotions + 1, Restorations: t.Restorations}
+		c.Changed, c.Cooled, c.To, c.Reason = true, true, Cooling, r
+	case Cooling:
+		if now+rest > t.Until {
+			t.Until = now + rest
+			c.Changed = true
+		}
+	}
+}
+
+func (p *Pool) demote(i int, r Reason, account string, target Target, s Settings, now int64, c *Change) {
+	t := &p.Tokens[i]
+	next := Token{Status: Unhealthy, DemotedAt: now, Reason: r, Target: target, Account: account,
 		NextProbe: now + s.HealthCheckInterval, Demotions: t.Demotions + 1, Restorations: t.Restorations}
 	if s.CooldownDuration > 0 {
 		next.Until = now + s.CooldownDuration
@@ -109,7 +121,13 @@ func (p *Pool) demote(i int, r Reason, target Target, s Settings, now int64, c *
 func (p *Pool) restore(i int, c *Change) {
 	t := &p.Tokens[i]
 	c.From = t.Status
-	*t = Token{Status: Available, Demotions: t.Demotions, Restorations: t.Restorations + 1}
+	next := Token{Status: Available, Demotions: t.Demotions, Restorations: t.Restorations + 1}
+	if t.Status == Cooling {
+		// A rest the provider asked for does not forgive earlier failures:
+		// a token whose every 503 says Retry-After still reaches the threshold.
+		next.Failures = t.Failures
+	}
+	*t = next
 	c.Changed, c.Restored, c.To = true, true, Available
 }
 
@@ -167,6 +185,20 @@ func ProbeBackoff(interval int64, failures uint32, jitter float64) int64 {
 		d = MaxBackoffFactor * interval
 	}
 	return int64(float64(d) * (0.9 + 0.2*jitter))
+}
+
+// ClaimProbe marks that a probe of token i was sent at now and may take
+// up to timeoutMs: its next probe moves past that, so a VM that takes the
+// lease over meanwhile does not probe the same token again (two probes'
+// successes must not add up to successThreshold). False when the token no
+// longer needs a probe (another VM restored it or claimed it first).
+func (p *Pool) ClaimProbe(i int, now, timeoutMs int64) bool {
+	t := &p.Tokens[i]
+	if t.Status != Unhealthy || t.NextProbe > now || t.Usable(now) {
+		return false
+	}
+	t.NextProbe = now + timeoutMs
+	return true
 }
 
 // Expire turns every token whose Until has passed back to Available.

@@ -26,12 +26,12 @@ func TestRecord_Transitions(t *testing.T) {
 		{"upstream at threshold demotes", Token{Failures: 2}, Outcome{Class: ClassUpstream}, Unhealthy, 0, true, 0},
 		{"auth demotes at once", Token{}, Outcome{Class: ClassAuth}, Unhealthy, 0, true, 0},
 		{"quota demotes at once", Token{}, Outcome{Class: ClassQuota}, Unhealthy, 0, true, 0},
-		{"ratelimit cools with hint", Token{}, Outcome{Class: ClassRateLimit, RetryAfterMs: 2000}, Cooling, 0, true, 12000},
+		{"ratelimit cools with hint", Token{}, Outcome{Class: ClassRateLimit, RetryAfterMs: 2000, HasRetryAfter: true}, Cooling, 0, true, 12000},
 		{"ratelimit cools by default", Token{}, Outcome{Class: ClassRateLimit}, Cooling, 0, true, 10000 + DefaultRateLimitCooldownMs},
 		{"in-flight failure on unhealthy token is ignored", Token{Status: Unhealthy}, Outcome{Class: ClassUpstream}, Unhealthy, 0, false, 0},
 		{"in-flight success does not restore", Token{Status: Unhealthy}, Outcome{Class: ClassSuccess}, Unhealthy, 0, false, 0},
 		{"auth while cooling demotes", Token{Status: Cooling, Until: 20000}, Outcome{Class: ClassAuth}, Unhealthy, 0, true, 0},
-		{"ratelimit while cooling extends", Token{Status: Cooling, Until: 11000}, Outcome{Class: ClassRateLimit, RetryAfterMs: 5000}, Cooling, 0, true, 15000},
+		{"ratelimit while cooling extends", Token{Status: Cooling, Until: 11000}, Outcome{Class: ClassRateLimit, RetryAfterMs: 5000, HasRetryAfter: true}, Cooling, 0, true, 15000},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,7 +80,7 @@ func TestProbeBackoff_DoublesAndCaps(t *testing.T) {
 
 func TestRecord_SettlesAnExpiredCooldownFirst(t *testing.T) {
 	p := NewPool(1)
-	p.Record(0, Outcome{Class: ClassRateLimit, RetryAfterMs: 1000}, Target{}, testSettings, 0)
+	p.Record(0, Outcome{Class: ClassRateLimit, RetryAfterMs: 1000, HasRetryAfter: true}, Target{}, testSettings, 0)
 	c := p.Record(0, Outcome{Class: ClassUpstream}, Target{}, testSettings, 1500)
 	require.True(t, c.Restored, "the cooled token came back")
 	require.Equal(t, Available, p.Tokens[0].Status)
@@ -102,7 +102,7 @@ func TestExpire_RestoresCooledAndCooldownTokens(t *testing.T) {
 	s := testSettings
 	s.CooldownDuration = 5000
 	p := NewPool(3)
-	p.Record(0, Outcome{Class: ClassRateLimit, RetryAfterMs: 2000}, Target{}, s, 0)
+	p.Record(0, Outcome{Class: ClassRateLimit, RetryAfterMs: 2000, HasRetryAfter: true}, Target{}, s, 0)
 	p.Record(1, Outcome{Class: ClassAuth}, Target{}, s, 0)
 	require.Equal(t, 1, p.UsableCount(1999))
 	require.Equal(t, 2, p.UsableCount(2000), "cooled token is usable before any write")
@@ -135,23 +135,79 @@ func TestPick_FallsBackToSoonestBack(t *testing.T) {
 }
 
 func TestDecode_RejectsCorruptValues(t *testing.T) {
+	p := NewPool(2)
+	p.Cluster = "llm"
+	p.Tokens[1] = Token{Status: Cooling, Reason: ReasonRateLimit, Until: 7, Failures: 2, ProbeFailures: 3, NextProbe: -5,
+		Target: Target{Cluster: "x", Authority: "api", Path: "/v1/chat/completions", Model: "m"}, Account: "org-1"}
+	good := p.Encode()
+	got, err := Decode(good, 2)
+	require.NoError(t, err)
+	require.Equal(t, p, got)
+	badStatus := append([]byte(nil), good...)
+	badStatus[len(NewPool(0).Encode())+len("llm")] = 9 // token 0's status byte
 	tests := []struct {
 		name string
-		in   string
+		in   []byte
 	}{
-		{"not json", "garbage"},
-		{"wrong size", `{"tokens":[{"s":0}]}`},
-		{"bad status", `{"tokens":[{"s":9},{"s":0}]}`},
+		{"old json value", []byte(`{"tokens":[{"s":0},{"s":0}]}`)},
+		{"garbage", []byte("garbage")},
+		{"empty", nil},
+		{"wrong size", NewPool(3).Encode()},
+		{"bad status", badStatus},
+		{"truncated", good[:len(good)-1]},
+		{"trailing bytes", append(append([]byte(nil), good...), 0)},
+		{"huge string length", append([]byte{'T', 'F', 1, 2}, 0xff, 0xff, 0xff, 0xff, 0x0f)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Decode([]byte(tc.in), 2)
+			_, err := Decode(tc.in, 2)
 			require.ErrorIs(t, err, ErrCorrupt)
 		})
 	}
+}
+
+func TestClaimProbe_OneProbeInFlightPerToken(t *testing.T) {
 	p := NewPool(2)
-	p.Tokens[1] = Token{Status: Cooling, Until: 7, Target: Target{Cluster: "x"}}
-	got, err := Decode(p.Encode(), 2)
-	require.NoError(t, err)
-	require.Equal(t, p, got)
+	p.Record(0, Outcome{Class: ClassAuth}, Target{}, testSettings, 0) // next probe at 1000
+	require.False(t, p.ClaimProbe(0, 999, 5000), "not due yet")
+	require.True(t, p.ClaimProbe(0, 1000, 5000))
+	require.Equal(t, int64(6000), p.Tokens[0].NextProbe, "moved past the probe's timeout")
+	require.False(t, p.ClaimProbe(0, 1001, 5000), "a second VM (after a lease hand-over) does not probe it again")
+	require.False(t, p.ClaimProbe(1, 1000, 5000), "an available token needs no probe")
+	require.True(t, p.ClaimProbe(0, 6000, 5000), "a probe whose answer never came is sent again after its timeout")
+}
+
+func TestRecord_RetryAfterOn5xxCoolsAndStillCounts(t *testing.T) {
+	p := NewPool(1)
+	o := Outcome{Class: ClassUpstream, RetryAfterMs: 1000, HasRetryAfter: true}
+	c := p.Record(0, o, Target{}, testSettings, 0)
+	require.True(t, c.Cooled)
+	require.Equal(t, Cooling, p.Tokens[0].Status)
+	require.Equal(t, ReasonUpstream, p.Tokens[0].Reason)
+	require.Equal(t, uint32(1), p.Tokens[0].Failures)
+	c = p.Record(0, o, Target{}, testSettings, 1500) // back from its rest: the failures are not forgiven
+	require.True(t, c.Restored)
+	require.Equal(t, uint32(2), p.Tokens[0].Failures)
+	c = p.Record(0, o, Target{}, testSettings, 3000)
+	require.True(t, c.Demoted, "the third failure reaches failureThreshold")
+	require.Equal(t, Unhealthy, p.Tokens[0].Status)
+}
+
+func TestPick_AllDownPrefersATokenThatMayRecover(t *testing.T) {
+	first := func(c []int) int { return 0 }
+	p := NewPool(4)
+	p.Tokens[0] = Token{Status: Unhealthy, Reason: ReasonAuth, DemotedAt: 1}
+	p.Tokens[1] = Token{Status: Unhealthy, Reason: ReasonQuota, DemotedAt: 2}
+	p.Tokens[2] = Token{Status: Unhealthy, Reason: ReasonUpstream, DemotedAt: 9}
+	p.Tokens[3] = Token{Status: Unhealthy, Reason: ReasonRateLimit, DemotedAt: 3}
+	tok, down, _ := p.Pick(1000, nil, first)
+	require.True(t, down)
+	require.Equal(t, 2, tok, "upstream failures first, however recent; the revoked key last")
+	p.Tokens[2].Reason = ReasonAuth
+	tok, _, _ = p.Pick(1000, nil, first)
+	require.Equal(t, 3, tok)
+	p.Tokens[1] = Token{Status: Cooling, Until: 5000, Reason: ReasonRateLimit}
+	tok, _, back := p.Pick(1000, nil, first)
+	require.Equal(t, 1, tok, "a cooling token before any unhealthy one")
+	require.Equal(t, int64(5000), back)
 }
