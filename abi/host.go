@@ -56,6 +56,15 @@ type Host interface {
 
 	// ContinueStream resumes a paused stream of the effective context.
 	ContinueStream(s StreamType) error
+	// LogLevel is the host's current log level for this plugin: messages
+	// below it are dropped, so callers skip formatting them.
+	LogLevel() (LogLevel, error)
+	// WallMs is the wall clock, unix milliseconds (for HTTP dates only).
+	WallMs() int64
+	// ProcessMs is the process clock in milliseconds: monotonic, shared by
+	// every VM of the Envoy process, never going back (an NTP step of the
+	// wall clock cannot freeze cooldowns, probes or leases).
+	ProcessMs() int64
 	// SetEffectiveContext makes later hostcalls act on context id (a stream),
 	// e.g. from an http-call response handled on the root context.
 	SetEffectiveContext(id uint32) error

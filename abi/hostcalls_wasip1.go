@@ -78,6 +78,17 @@ func proxyContinueStream(s uint32) uint32
 //go:wasmimport env proxy_set_effective_context
 func proxySetEffectiveContext(id uint32) uint32
 
+//go:wasmimport env proxy_get_log_level
+func proxyGetLogLevel(level *uint32) uint32
+
+// clockTimeGet is WASI's clock, read directly: Go's time.Now reads both
+// clocks (two hostcalls) and makes the monotonic one relative to this VM's
+// start, while the plugin needs the raw process-wide monotonic clock that
+// every VM of the Envoy process shares.
+//
+//go:wasmimport wasi_snapshot_preview1 clock_time_get
+func clockTimeGet(id uint32, precision uint64, t *uint64) uint32
+
 // WasmHost is the Host backed by Envoy's hostcalls.
 type WasmHost struct{}
 
@@ -273,4 +284,31 @@ func (WasmHost) ContinueStream(s StreamType) error {
 // SetEffectiveContext implements Host.
 func (WasmHost) SetEffectiveContext(id uint32) error {
 	return Status(proxySetEffectiveContext(id)).Err()
+}
+
+// LogLevel implements Host.
+func (WasmHost) LogLevel() (LogLevel, error) {
+	var l uint32
+	err := Status(proxyGetLogLevel(&l)).Err()
+	return LogLevel(l), err
+}
+
+// WASI clock ids.
+const (
+	clockRealtime  = 0
+	clockMonotonic = 1
+)
+
+// WallMs implements Host.
+func (WasmHost) WallMs() int64 {
+	var t uint64
+	clockTimeGet(clockRealtime, 1, &t)
+	return int64(t / 1e6)
+}
+
+// ProcessMs implements Host.
+func (WasmHost) ProcessMs() int64 {
+	var t uint64
+	clockTimeGet(clockMonotonic, 1, &t)
+	return int64(t / 1e6)
 }

@@ -21,6 +21,8 @@ type FakeHost struct {
 	// HeadersSent makes request-header hostcalls answer NotFound, as Envoy
 	// does once on_request_headers returned Continue.
 	HeadersSent bool
+	// Wall and Process are the clocks' readings in milliseconds.
+	Wall, Process int64
 
 	shared  map[string]sharedValue
 	cas     uint32
@@ -240,3 +242,12 @@ func (f *FakeHost) ContinueStream(abi.StreamType) error { return nil }
 
 // SetEffectiveContext implements abi.Host.
 func (f *FakeHost) SetEffectiveContext(uint32) error { return nil }
+
+// LogLevel implements abi.Host: everything is logged.
+func (f *FakeHost) LogLevel() (abi.LogLevel, error) { return abi.LogTrace, nil }
+
+// WallMs implements abi.Host.
+func (f *FakeHost) WallMs() int64 { return f.Wall }
+
+// ProcessMs implements abi.Host.
+func (f *FakeHost) ProcessMs() int64 { return f.Process }
