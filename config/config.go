@@ -79,6 +79,13 @@ const (
 	DefaultRetryMaxBodyBytes   = 1 << 20
 	// MaxTokens bounds a pool; shared state and metrics grow with it.
 	MaxTokens = 256
+	// MaxThreshold bounds failureThreshold and successThreshold.
+	MaxThreshold = 1_000_000
+	// MaxDurationMs bounds every interval, timeout and cooldown: one day.
+	MaxDurationMs = 86_400_000
+	// MaxRetryBodyBytes bounds retryOnFailure.maxBodyBytes: the copy of a
+	// request kept for a retry lives in the VM's memory, which never shrinks.
+	MaxRetryBodyBytes = 16 << 20
 )
 
 var (
@@ -92,11 +99,13 @@ var (
 )
 
 // Parse validates raw plugin configuration (JSON or YAML). The error
-// lists every problem, one per line, each starting with its field path.
+// lists every problem, one per line, each starting with its field path; the
+// Config is never nil, and on error holds only the Warnings, so that an
+// operator fixing one error sees every unknown field too.
 func Parse(raw []byte) (*Config, error) {
 	js, err := toJSON(raw)
 	if err != nil {
-		return nil, err
+		return &Config{}, err
 	}
 	root := gjson.ParseBytes(js)
 	r := &reader{}
@@ -116,7 +125,7 @@ func Parse(raw []byte) (*Config, error) {
 	}
 	cfg.Warnings = r.warns
 	if len(r.errs) > 0 {
-		return nil, errors.New(strings.Join(r.errs, "\n"))
+		return &Config{Warnings: r.warns}, errors.New(strings.Join(r.errs, "\n"))
 	}
 	return cfg, nil
 }
@@ -155,17 +164,25 @@ func (r *reader) pool(v gjson.Result, path string) *ProviderBlock {
 	p := &ProviderBlock{}
 	typ := r.str(v, path, "type", "")
 	opts := provider.Options{
-		AzureServiceURL: r.str(v, path, "azureServiceUrl", ""),
-		ClaudeVersion:   r.str(v, path, "claudeVersion", ""),
+		AzureServiceURL: r.headerValue(v, path, "azureServiceUrl"),
+		ClaudeVersion:   r.headerValue(v, path, "claudeVersion"),
 		AuthHeader:      r.str(v, path, "authHeader", ""),
-		AuthPrefix:      r.str(v, path, "authPrefix", ""),
-		Host:            r.str(v, path, "host", ""),
+		AuthPrefix:      r.headerValue(v, path, "authPrefix"),
+		Host:            r.headerValue(v, path, "host"),
+	}
+	if opts.AuthHeader != "" && !headerName(opts.AuthHeader) {
+		r.fail(join(path, "authHeader"), "must be a header name (letters, digits and !#$%%&'*+-.^_`|~), got %s", describe(v.Get("authHeader")))
+	}
+	if typ == "generic" && opts.Host == "" {
+		// Without a host the token would go to whatever authority the
+		// client sent (with a dynamic forward proxy: to the client's server).
+		r.fail(join(path, "host"), "is required for type generic: without it the token goes to whatever authority the client names")
 	}
 	switch prov, err := provider.New(typ, opts); {
 	case typ == "":
 		r.fail(join(path, "type"), "is required (one of %s)", strings.Join(provider.Types(), ", "))
 	case err != nil && strings.Contains(err.Error(), "unknown"):
-		r.fail(join(path, "type"), "unknown provider %q; known: %s", typ, strings.Join(provider.Types(), ", "))
+		r.fail(join(path, "type"), "unknown provider %s; known: %s", quote(typ), strings.Join(provider.Types(), ", "))
 	case err != nil:
 		r.fail(path, "%v", err)
 	default:
@@ -193,14 +210,32 @@ func (r *reader) pool(v gjson.Result, path string) *ProviderBlock {
 }
 
 func (r *reader) tokens(v gjson.Result, path string) []provider.Token {
-	secrets, present := r.strings(v, path, "apiTokens")
 	field := join(path, "apiTokens")
-	if !present {
+	raw := v.Get("apiTokens")
+	var secrets []string
+	switch {
+	case !raw.Exists():
 		r.fail(field, "is required: a list of at least one token")
 		return nil
-	}
-	if len(secrets) == 0 && v.Get("apiTokens").IsArray() && len(v.Get("apiTokens").Array()) == 0 {
-		r.fail(field, "must hold at least one token, got an empty list")
+	case raw.Type == gjson.String:
+		// Higress reads a single string as a list of one.
+		r.warns = append(r.warns, field+": a single string, read as a list of one token")
+		secrets = []string{raw.Str}
+	case !raw.IsArray():
+		r.fail(field, "must be a list of strings, got %s", describe(raw))
+		return nil
+	default:
+		for i, e := range raw.Array() {
+			if e.Type != gjson.String {
+				// Never describe the value: it is in the tokens' place.
+				r.fail(fmt.Sprintf("%s[%d]", field, i), "must be a string, got %s", kind(e))
+				continue
+			}
+			secrets = append(secrets, e.Str)
+		}
+		if len(raw.Array()) == 0 {
+			r.fail(field, "must hold at least one token, got an empty list")
+		}
 	}
 	if len(secrets) > MaxTokens {
 		r.fail(field, "must hold at most %d tokens, got %d", MaxTokens, len(secrets))
@@ -208,12 +243,23 @@ func (r *reader) tokens(v gjson.Result, path string) []provider.Token {
 	seen := map[string]int{}
 	var out []provider.Token
 	for i, s := range secrets {
+		at := fmt.Sprintf("%s[%d]", field, i)
+		if t := strings.TrimSpace(s); t != s {
+			if t != "" {
+				// A newline at the end of a Kubernetes Secret is the usual cause.
+				r.warns = append(r.warns, at+": surrounding whitespace trimmed")
+			}
+			s = t
+		}
 		tok := provider.NewToken(i, s)
-		switch j, dup := seen[s]; {
-		case strings.TrimSpace(s) == "":
-			r.fail(fmt.Sprintf("%s[%d]", field, i), "must not be empty")
+		j, dup := seen[s]
+		switch {
+		case s == "":
+			r.fail(at, "must not be empty")
+		case headerSafe(s) >= 0:
+			r.fail(at, "has a character not allowed in a header (byte 0x%02x at position %d)", s[headerSafe(s)], headerSafe(s))
 		case dup:
-			r.fail(fmt.Sprintf("%s[%d]", field, i), "duplicates token #%d (fingerprint %s)", j, tok.Fingerprint)
+			r.fail(at, "duplicates token #%d (fingerprint %s)", j, tok.Fingerprint)
 		}
 		seen[s] = i
 		out = append(out, tok)
@@ -255,11 +301,11 @@ func (r *reader) failover(v gjson.Result, path string) FailoverConfig {
 		return f
 	}
 	f.Enabled = r.boolean(v, path, "enabled", false)
-	f.Settings.FailureThreshold = uint32(r.integer(v, path, "failureThreshold", DefaultFailureThreshold, 1))
-	f.Settings.SuccessThreshold = uint32(r.integer(v, path, "successThreshold", DefaultSuccessThreshold, 1))
-	f.Settings.HealthCheckInterval = r.integer(v, path, "healthCheckInterval", DefaultHealthCheckInterval, 1)
-	f.Settings.CooldownDuration = r.integer(v, path, "cooldownDuration", 0, 0)
-	f.HealthCheckTimeout = r.integer(v, path, "healthCheckTimeout", DefaultHealthCheckTimeout, 1)
+	f.Settings.FailureThreshold = uint32(r.integer(v, path, "failureThreshold", DefaultFailureThreshold, 1, MaxThreshold))
+	f.Settings.SuccessThreshold = uint32(r.integer(v, path, "successThreshold", DefaultSuccessThreshold, 1, MaxThreshold))
+	f.Settings.HealthCheckInterval = r.integer(v, path, "healthCheckInterval", DefaultHealthCheckInterval, 1, MaxDurationMs)
+	f.Settings.CooldownDuration = r.integer(v, path, "cooldownDuration", 0, 0, MaxDurationMs)
+	f.HealthCheckTimeout = r.integer(v, path, "healthCheckTimeout", DefaultHealthCheckTimeout, 1, MaxDurationMs)
 	f.HealthCheckModel = r.str(v, path, "healthCheckModel", "")
 	f.RejectWhenAllDown = r.oneOf(v, path, "allTokensDown", "fallback", "fallback", "reject") == "reject"
 	f.Patterns = r.patterns(v, path, "failoverOnStatus")
@@ -272,9 +318,9 @@ func (r *reader) retry(v gjson.Result, path string) RetryConfig {
 		return c
 	}
 	c.Enabled = r.boolean(v, path, "enabled", false)
-	c.MaxRetries = r.integer(v, path, "maxRetries", 1, 0)
-	c.TimeoutMs = r.integer(v, path, "retryTimeout", DefaultRetryTimeout, 1)
-	c.MaxBodyBytes = r.integer(v, path, "maxBodyBytes", DefaultRetryMaxBodyBytes, 0)
+	c.MaxRetries = r.integer(v, path, "maxRetries", 1, 0, MaxTokens)
+	c.TimeoutMs = r.integer(v, path, "retryTimeout", DefaultRetryTimeout, 1, MaxDurationMs)
+	c.MaxBodyBytes = r.integer(v, path, "maxBodyBytes", DefaultRetryMaxBodyBytes, 0, MaxRetryBodyBytes)
 	c.Patterns = r.patterns(v, path, "retryOnStatus")
 	return c
 }

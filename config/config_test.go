@@ -56,7 +56,8 @@ func TestParse_RefusesBadConfigNamingTheField(t *testing.T) {
 		{"unknown type", `provider: {type: opanai, apiTokens: [a]}`, `provider.type: unknown provider "opanai"`},
 		{"missing apiTokens", `provider: {type: openai}`, "provider.apiTokens: is required"},
 		{"empty apiTokens", `provider: {type: openai, apiTokens: []}`, "provider.apiTokens: must hold at least one token, got an empty list"},
-		{"apiTokens not a list", `provider: {type: openai, apiTokens: abc}`, `provider.apiTokens: must be a list of strings, got string "abc"`},
+		{"apiTokens not a list", `provider: {type: openai, apiTokens: 5}`, `provider.apiTokens: must be a list of strings, got number 5`},
+		{"token with a control character", `{"provider": {"type": "openai", "apiTokens": ["ab\u0000c"]}}`, "provider.apiTokens[0]: has a character not allowed in a header (byte 0x00 at position 2)"},
 		{"blank token", `provider: {type: openai, apiTokens: ["a", " "]}`, "provider.apiTokens[1]: must not be empty"},
 		{"duplicate token", `provider: {type: openai, apiTokens: [a, b, a]}`, "provider.apiTokens[2]: duplicates token #0"},
 		{"threshold 0", `provider: {type: openai, apiTokens: [a], failover: {enabled: true, failureThreshold: 0}}`, "provider.failover.failureThreshold: must be >= 1, got 0"},
@@ -78,14 +79,20 @@ func TestParse_RefusesBadConfigNamingTheField(t *testing.T) {
 		{"rule without matcher", `_rules_: [{provider: {type: openai, apiTokens: [a]}}]`, "_rules_[0]: needs _match_route_ or _match_domain_"},
 		{"rule bad provider", `_rules_: [{_match_route_: [r], provider: {type: openai, apiTokens: []}}]`, "_rules_[0].provider.apiTokens: must hold at least one token"},
 		{"negative maxRetries", `provider: {type: openai, apiTokens: [a], retryOnFailure: {maxRetries: -1}}`, "provider.retryOnFailure.maxRetries: must be >= 0, got -1"},
+		{"threshold that would wrap", `provider: {type: openai, apiTokens: [a], failover: {failureThreshold: 4294967296}}`, "provider.failover.failureThreshold: must be <= 1000000, got 4294967296"},
+		{"timeout over a day", `provider: {type: openai, apiTokens: [a], failover: {healthCheckTimeout: 86400001}}`, "provider.failover.healthCheckTimeout: must be <= 86400000"},
+		{"huge retry body", `provider: {type: openai, apiTokens: [a], retryOnFailure: {maxBodyBytes: 1073741824}}`, "provider.retryOnFailure.maxBodyBytes: must be <= 16777216"},
+		{"control character in host", `{"provider": {"type": "openai", "apiTokens": ["a"], "host": "api.x\r\nx-evil: 1"}}`, "provider.host: has a character not allowed in a header (byte 0x0d at position 5)"},
+		{"bad auth header name", `provider: {type: generic, apiTokens: [a], host: h, authHeader: "x key"}`, "provider.authHeader: must be a header name"},
+		{"generic without host", `provider: {type: generic, apiTokens: [a]}`, "provider.host: is required for type generic"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var cfg *Config
 			var err error
 			require.NotPanics(t, func() { cfg, err = Parse([]byte(tc.config)) })
-			require.Nil(t, cfg)
 			require.ErrorContains(t, err, tc.want)
+			require.True(t, cfg.Global == nil && cfg.Rules == nil, "a refused config carries only its warnings")
 		})
 	}
 }
@@ -144,11 +151,50 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("a: &x [*x]"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		cfg, err := Parse(raw)
-		if (cfg == nil) == (err == nil) {
-			t.Fatalf("exactly one of config and error must be set: %v %v", cfg, err)
+		if cfg == nil {
+			t.Fatalf("Parse returned no Config (error %v)", err)
 		}
-		if cfg != nil && cfg.Global == nil && len(cfg.Rules) == 0 {
+		empty := cfg.Global == nil && len(cfg.Rules) == 0
+		if err != nil && !empty {
+			t.Fatalf("a refused config must carry only its warnings: %+v", cfg)
+		}
+		if err == nil && empty {
 			t.Fatalf("accepted a config with nothing to do")
 		}
 	})
+}
+
+// TestParse_NeverQuotesASecret: config errors and warnings are logged by
+// Envoy, so a token pasted into the wrong place (a scalar apiTokens, a
+// typo'd key, a token in another field) is described, never quoted.
+func TestParse_NeverQuotesASecret(t *testing.T) {
+	const tok = "sk-proj-Abc123def456GHI789jkl"
+	for _, cfg := range []string{
+		`provider: {type: openai, apiTokens: {` + tok + `: 1}}`,
+		`provider: {type: openai, apiTokens: [a], failover: {failureThreshold: ` + tok + `}}`,
+		`provider: {type: openai, apiTokens: [a], ` + tok + `: 1}`,
+		`provider: {type: ` + tok + `, apiTokens: [a]}`,
+		`provider: {type: openai, apiTokens: [a], tokenSelection: ` + tok + `}`,
+		`provider: {type: openai, apiTokens: [a], modelMapping: {x: 1}, azureServiceUrl: 5, id: [` + tok + `]}`,
+	} {
+		c, err := Parse([]byte(cfg))
+		all := strings.Join(c.Warnings, "\n")
+		if err != nil {
+			all += "\n" + err.Error()
+		}
+		require.NotEmpty(t, all, cfg)
+		require.NotContains(t, all, tok[3:15], cfg)
+	}
+}
+
+func TestParse_TokensReadLikeHigressAndTrimmed(t *testing.T) {
+	c, err := Parse([]byte("provider: {type: openai, apiTokens: sk-single}"))
+	require.NoError(t, err)
+	require.Len(t, c.Global.Tokens, 1)
+	require.Contains(t, c.Warnings, "provider.apiTokens: a single string, read as a list of one token")
+	c, err = Parse([]byte(`{"provider": {"type": "openai", "apiTokens": ["sk-one\n", " sk-two"]}}`))
+	require.NoError(t, err)
+	require.Equal(t, "sk-one", c.Global.Tokens[0].Secret())
+	require.Equal(t, "sk-two", c.Global.Tokens[1].Secret())
+	require.Equal(t, []string{"provider.apiTokens[0]: surrounding whitespace trimmed", "provider.apiTokens[1]: surrounding whitespace trimmed"}, c.Warnings)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -28,19 +29,25 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-// describe names a JSON value's type and shows it briefly, for messages.
+// describe names a JSON value's type and shows it briefly, for messages. A
+// string is quoted only when it cannot be a secret (see looksSecret):
+// operators paste tokens into the wrong field, and a config error must
+// never put one in Envoy's log.
 func describe(v gjson.Result) string {
-	raw := v.Raw
-	if len(raw) > 40 {
-		raw = raw[:37] + "..."
-	}
 	switch v.Type {
 	case gjson.String:
-		return "string " + raw
+		if looksSecret(v.Str) || len(v.Str) > 40 {
+			return fmt.Sprintf("a string of %d bytes", len(v.Str))
+		}
+		return "string " + v.Raw
 	case gjson.Number:
+		raw := v.Raw
+		if len(raw) > 24 {
+			raw = raw[:21] + "..."
+		}
 		return "number " + raw
 	case gjson.True, gjson.False:
-		return "boolean " + raw
+		return "boolean " + v.Raw
 	case gjson.Null:
 		return "null"
 	}
@@ -48,6 +55,55 @@ func describe(v gjson.Result) string {
 		return "a list"
 	}
 	return "an object"
+}
+
+// kind names a JSON value's type only.
+func kind(v gjson.Result) string {
+	switch v.Type {
+	case gjson.String:
+		return "a string"
+	case gjson.Number:
+		return "a number"
+	case gjson.True, gjson.False:
+		return "a boolean"
+	case gjson.Null:
+		return "null"
+	}
+	if v.IsArray() {
+		return "a list"
+	}
+	return "an object"
+}
+
+// quote quotes s for a message unless it might be a secret.
+func quote(s string) string {
+	if looksSecret(s) || len(s) > 64 {
+		return fmt.Sprintf("<a string of %d bytes>", len(s))
+	}
+	return strconv.Quote(s)
+}
+
+// looksSecret tells whether s might be a credential: 16 bytes or more of
+// key-like characters with both letters and digits. Such strings are
+// described by length, never quoted.
+func looksSecret(s string) bool {
+	if len(s) < 16 {
+		return false
+	}
+	letters, digits := false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			letters = true
+		case c >= '0' && c <= '9':
+			digits = true
+		case c == '-' || c == '_' || c == '.' || c == '/' || c == '+' || c == '=' || c == ':':
+		default:
+			return false
+		}
+	}
+	return letters && digits
 }
 
 // object checks that v is an object and warns about keys not in known,
@@ -63,7 +119,11 @@ func (r *reader) object(v gjson.Result, path string, known ...string) bool {
 				return true
 			}
 		}
-		msg := join(path, k.Str) + ": unknown field"
+		key := k.Str
+		if looksSecret(key) || len(key) > 64 {
+			key = fmt.Sprintf("<a key of %d bytes>", len(key))
+		}
+		msg := join(path, key) + ": unknown field"
 		if near := nearest(k.Str, known); near != "" {
 			msg += ", did you mean " + near + "?"
 		}
@@ -97,9 +157,10 @@ func (r *reader) boolean(obj gjson.Result, path, key string, def bool) bool {
 	return v.Bool()
 }
 
-// integer reads a whole number >= min; absent gives def, an explicit value
-// is always checked.
-func (r *reader) integer(obj gjson.Result, path, key string, def, min int64) int64 {
+// integer reads a whole number in [min, max]; absent gives def, an
+// explicit value is always checked (a value that would wrap when narrowed
+// is refused, never truncated).
+func (r *reader) integer(obj gjson.Result, path, key string, def, min, max int64) int64 {
 	v := obj.Get(gjson.Escape(key))
 	if !v.Exists() {
 		return def
@@ -110,6 +171,10 @@ func (r *reader) integer(obj gjson.Result, path, key string, def, min int64) int
 	}
 	if int64(v.Num) < min {
 		r.fail(join(path, key), "must be >= %d, got %s", min, v.Raw)
+		return def
+	}
+	if int64(v.Num) > max {
+		r.fail(join(path, key), "must be <= %d, got %s", max, v.Raw)
 		return def
 	}
 	return int64(v.Num)
@@ -142,7 +207,7 @@ func (r *reader) oneOf(obj gjson.Result, path, key, def string, allowed ...strin
 			return s
 		}
 	}
-	r.fail(join(path, key), "must be one of %s, got %q", strings.Join(allowed, ", "), s)
+	r.fail(join(path, key), "must be one of %s, got %s", strings.Join(allowed, ", "), quote(s))
 	return def
 }
 
@@ -177,4 +242,41 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// headerSafe reports the first byte of s that may not appear in an HTTP
+// header value (a control character other than tab, or DEL); -1 when none.
+func headerSafe(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return i
+		}
+	}
+	return -1
+}
+
+// headerName tells whether s is a valid HTTP header name (an RFC 9110 token).
+func headerName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// headerValue reads a string field that becomes part of a header: a value
+// with a control character is refused, naming the field and the byte's
+// position, never quoting the value.
+func (r *reader) headerValue(obj gjson.Result, path, key string) string {
+	s := r.str(obj, path, key, "")
+	if i := headerSafe(s); i >= 0 {
+		r.fail(join(path, key), "has a character not allowed in a header (byte 0x%02x at position %d)", s[i], i)
+		return ""
+	}
+	return s
 }
