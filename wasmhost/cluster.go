@@ -1,6 +1,9 @@
 package wasmhost
 
-import "time"
+import (
+	"sort"
+	"time"
+)
 
 // Pair is one header.
 type Pair = [2]string
@@ -11,9 +14,16 @@ type UpstreamRequest struct {
 	Cluster  string
 	Headers  []Pair
 	Body     []byte
+	Trailers []Pair
 	HTTPCall bool
 	// From is the VM that sent it.
 	From string
+	// Complete is set once the whole request (body and trailers) reached
+	// the cluster; Answered once the cluster answered; Reset when Envoy
+	// reset it before it was complete (the upstream never saw all of it).
+	Complete bool
+	Answered bool
+	Reset    bool
 }
 
 // Header returns the first value of name ("" when absent).
@@ -21,15 +31,21 @@ func (r *UpstreamRequest) Header(name string) string { return header(r.Headers, 
 
 // Reply is a cluster's answer.
 type Reply struct {
-	Status  int
-	Headers []Pair
-	Body    []byte
-	// Reset makes the connection fail before any response: the route gets
-	// Envoy's 503 local reply, an http call gets 0 headers and status 11.
-	Reset bool
-	// Timeout makes the request time out: the route gets Envoy's 504 local
-	// reply, an http call gets a 504 response.
-	Timeout bool
+	Status   int
+	Headers  []Pair
+	Body     []byte
+	Trailers []Pair
+	// Chunks are the sizes of the body's chunks (the rest in a last one);
+	// ChunkDelay is the virtual time between chunks.
+	Chunks     []int
+	ChunkDelay time.Duration
+	// MidStreamReset makes the upstream reset the stream after its headers
+	// and ResetAfter bytes of body.
+	MidStreamReset bool
+	ResetAfter     int
+	// Fault makes Envoy answer instead (a route gets Envoy's local reply;
+	// an http call gets Envoy's answer for a failed call).
+	Fault Fault
 	// Delay is how long an http call takes to answer (virtual time).
 	Delay time.Duration
 }
@@ -47,14 +63,16 @@ type pendingCall struct {
 }
 
 type callResponse struct {
-	headers []Pair
-	body    []byte
-	status  uint32
+	headers  []Pair
+	body     []byte
+	trailers []Pair
+	status   uint32
+	message  string
 }
 
 // httpCall validates and queues an http call as Envoy does: an unknown
 // cluster or a missing :path, :method or :authority is BadArgument.
-func (vm *VM) httpCall(cluster string, headers []Pair, body []byte, timeoutMs uint32) (uint32, uint32) {
+func (vm *VM) httpCall(cluster string, headers []Pair, body []byte, trailers []Pair, timeoutMs uint32) (uint32, uint32) {
 	c, ok := vm.h.opts.Clusters[cluster]
 	if !ok {
 		return 0, statusBadArgument
@@ -68,45 +86,76 @@ func (vm *VM) httpCall(cluster string, headers []Pair, body []byte, timeoutMs ui
 		headers = setHeader(headers, "content-length", itoa(len(body)))
 	}
 	vm.h.nextID++
-	req := &UpstreamRequest{Cluster: cluster, Headers: headers, Body: body, HTTPCall: true, From: vm.name}
+	req := &UpstreamRequest{Cluster: cluster, Headers: headers, Body: body, Trailers: trailers, HTTPCall: true,
+		From: vm.name, Complete: true, Answered: true}
 	// The cluster sees the request when it is sent; its answer arrives
 	// after its delay (or the call's timeout) in virtual time.
 	reply := c(req)
-	call := &pendingCall{vm: vm, root: vm.rootID, id: vm.h.nextID, request: req, reply: reply, due: vm.h.now}
-	vm.h.calls = append(vm.h.calls, call)
+	call := &pendingCall{vm: vm, root: vm.currentRoot(), id: vm.h.nextID, request: req, reply: reply, due: vm.h.now}
+	timeout := time.Duration(timeoutMs) * time.Millisecond
 	switch {
-	case reply.Timeout && timeoutMs > 0:
-		call.due += time.Duration(timeoutMs) * time.Millisecond
-	case reply.Delay > 0:
+	case reply.Fault == FaultRouteTimeout || reply.Fault == FaultPerTryTimeout:
+		call.due += timeout
+	case timeoutMs > 0 && reply.Delay >= timeout:
+		call.due += timeout
+		call.reply = Reply{Fault: FaultRouteTimeout}
+	default:
 		call.due += reply.Delay
 	}
+	vm.h.calls = append(vm.h.calls, call)
 	return call.id, statusOK
+}
+
+// nextCall is the pending call due first (nil when none).
+func (h *Host) nextCall() *pendingCall {
+	sort.SliceStable(h.calls, func(i, j int) bool { return h.calls[i].due < h.calls[j].due })
+	if len(h.calls) == 0 {
+		return nil
+	}
+	return h.calls[0]
+}
+
+func (h *Host) removeCall(c *pendingCall) {
+	for i, x := range h.calls {
+		if x == c {
+			h.calls = append(h.calls[:i], h.calls[i+1:]...)
+			return
+		}
+	}
+}
+
+// callAnswer is what Envoy hands the plugin for an http call's reply: a
+// timeout is Envoy's own 504 answer; a connection that failed or was reset
+// is no answer at all (0 headers) with proxy_get_status BrokenConnection
+// "reset".
+func callAnswer(r Reply) *callResponse {
+	switch r.Fault {
+	case NoFault:
+		return &callResponse{headers: append([]Pair{{":status", itoa(r.Status)}}, r.Headers...), body: r.Body, trailers: r.Trailers}
+	case FaultRouteTimeout, FaultPerTryTimeout:
+		lr := faults[FaultRouteTimeout]
+		return &callResponse{headers: []Pair{{":status", itoa(lr.status)}, {"content-length", itoa(len(lr.body))},
+			{"content-type", "text/plain"}}, body: []byte(lr.body)}
+	}
+	return &callResponse{status: statusBrokenConnection, message: "reset"}
 }
 
 // deliver calls proxy_on_http_call_response on the root that made the call.
 func (c *pendingCall) deliver() error {
 	vm := c.vm
-	if vm.failed != nil || vm.mod == nil {
+	if rs := vm.roots[c.root]; vm.failed != nil || vm.mod == nil || rs == nil || !rs.live {
+		if hook := vm.h.opts.AfterCallDelivered; hook != nil {
+			hook(c.request, c.reply, false) // dropped: its root is gone
+		}
 		return nil
 	}
-	r := c.reply
-	resp := &callResponse{}
-	switch {
-	case r.Reset:
-		resp.status = 11
-	case r.Timeout:
-		resp.headers = []Pair{{":status", "504"}, {"content-length", "24"}}
-		resp.body = []byte("upstream request timeout")
-	default:
-		resp.headers = append([]Pair{{":status", itoa(r.Status)}}, r.Headers...)
-		resp.body = r.Body
-	}
+	resp := callAnswer(c.reply)
 	vm.callResp = resp
 	_, err := vm.call(c.root, "proxy_on_http_call_response", uint64(c.root), uint64(c.id),
-		uint64(len(resp.headers)), uint64(len(resp.body)), 0)
+		uint64(len(resp.headers)), uint64(len(resp.body)), uint64(len(resp.trailers)))
 	vm.callResp = nil
 	if hook := vm.h.opts.AfterCallDelivered; hook != nil && err == nil {
-		hook(c.request, r, c.root == vm.rootID)
+		hook(c.request, c.reply, true)
 	}
 	if err != nil {
 		return err
@@ -114,12 +163,12 @@ func (c *pendingCall) deliver() error {
 	return vm.resumeStreams()
 }
 
-// resumeStreams finishes every held response the plugin continued.
+// resumeStreams carries out the continue_stream calls the plugin made
+// while handling a root-context callback.
 func (vm *VM) resumeStreams() error {
 	for _, s := range vm.streams {
-		if s.resume {
-			s.resume = false
-			if err := s.finishResponse(); err != nil {
+		if s.resume || s.resumeReq {
+			if err := s.after(); err != nil {
 				return err
 			}
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -39,6 +38,19 @@ type Options struct {
 	Env []string
 	// Trace records every callback into the plugin (see Host.Trace).
 	Trace bool
+	// BufferLimit is the connection's buffer limit: a filter that buffers
+	// more of a request gets Envoy's 413 (default 1 MiB, Envoy's
+	// per_connection_buffer_limit_bytes).
+	BufferLimit int
+	// FailOpen is failure_policy FAIL_OPEN: streams on a VM that trapped
+	// skip the plugin instead of getting Envoy's 503.
+	FailOpen bool
+	// LogLevel is what proxy_get_log_level answers (default trace).
+	LogLevel Level
+	// OlderHost plays the WASI of Envoy before 1.39 (proxy-wasm-cpp-host
+	// before its PR #533): poll_oneoff answers ENOSYS and is forbidden
+	// inside proxy_on_memory_allocate, and path_filestat_get is missing.
+	OlderHost bool
 	// AfterCallDelivered runs after an http-call response was handed to the
 	// plugin; live is false when the root that made the call is gone (its
 	// answer was dropped).
@@ -70,8 +82,12 @@ type Host struct {
 
 	inSetHook     bool
 	casMismatches int
+	pollCalls     int
 	trace         []string
 }
+
+// PollCalls counts the guest's calls of WASI poll_oneoff on the host.
+func (h *Host) PollCalls() int { return h.pollCalls }
 
 // CasMismatches counts proxy_set_shared_data calls refused for a stale cas.
 func (h *Host) CasMismatches() int { return h.casMismatches }
@@ -101,6 +117,9 @@ func cacheDir() string {
 func New(opts Options) (*Host, error) {
 	if opts.Workers == 0 {
 		opts.Workers = 4
+	}
+	if opts.BufferLimit == 0 {
+		opts.BufferLimit = 1 << 20
 	}
 	if opts.Start.IsZero() {
 		opts.Start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -179,6 +198,14 @@ func (h *Host) Main() *VM { return h.byName["main"] }
 // Now is the virtual wall-clock time.
 func (h *Host) Now() time.Time { return h.start.Add(h.now) }
 
+// MonotonicBase is where the emulated monotonic clock starts: a process's
+// clock is never near zero, and 0 means "never" in the plugin's state.
+const MonotonicBase = 1000 * time.Second
+
+// ProcessMs is the process clock (WASI's monotonic clock, shared by every
+// VM) in milliseconds, as the plugin reads it.
+func (h *Host) ProcessMs() int64 { return (MonotonicBase + h.now).Milliseconds() }
+
 // Logs returns every log line of every VM so far, in order.
 func (h *Host) Logs() []Log { return append([]Log(nil), h.allLogs...) }
 
@@ -238,22 +265,26 @@ func (h *Host) Advance(d time.Duration) error {
 func (h *Host) nextEvent(end time.Duration) (time.Duration, func() error) {
 	best := end + 1
 	var fire func() error
-	sort.SliceStable(h.calls, func(i, j int) bool { return h.calls[i].due < h.calls[j].due })
-	if len(h.calls) > 0 && h.calls[0].due <= end {
-		c := h.calls[0]
+	if c := h.nextCall(); c != nil && c.due <= end {
 		best = c.due
 		fire = func() error {
-			h.calls = h.calls[1:]
+			h.removeCall(c)
 			return c.deliver()
 		}
 	}
 	for _, vm := range h.vms {
-		if vm.tickPeriod > 0 && !vm.frozen && vm.nextTick <= end && vm.nextTick < best {
-			v := vm
-			best = v.nextTick
-			fire = func() error {
-				v.nextTick += v.tickPeriod
-				return v.tick()
+		if vm.frozen || vm.failed != nil {
+			continue
+		}
+		for _, id := range vm.Roots() {
+			rs := vm.roots[id]
+			if rs.tickPeriod > 0 && rs.nextTick <= end && rs.nextTick < best {
+				v, root := vm, id
+				best = rs.nextTick
+				fire = func() error {
+					rs.nextTick += rs.tickPeriod
+					return v.tick(root)
+				}
 			}
 		}
 	}

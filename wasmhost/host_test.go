@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/tetratelabs/wazero"
+
+	"github.com/token-failover/token-failover/failover"
 )
 
 func newHost(t testing.TB, config string, clusters map[string]Cluster, opts ...func(*Options)) *Host {
@@ -121,7 +123,9 @@ func TestSharedData_CASLoopFromFourVMsCountsExactly(t *testing.T) {
 	for _, k := range h.SharedKeys() {
 		if strings.HasSuffix(k, "/state") {
 			v, _, _ := h.SharedData(k)
-			require.Contains(t, string(v), `"f":1000,`, "exactly 1,000 failures after %d cas mismatches", h.CasMismatches())
+			st, err := failover.Decode(v, 1)
+			require.NoError(t, err)
+			require.Equal(t, uint32(1000), st.Tokens[0].Failures, "exactly 1,000 failures after %d cas mismatches", h.CasMismatches())
 			return
 		}
 	}
@@ -134,7 +138,7 @@ func TestHTTPCall_UnknownClusterIsBadArgumentAndResetIsFailure(t *testing.T) {
 		map[string]Cluster{"llm": func(r *UpstreamRequest) Reply {
 			if r.HTTPCall {
 				probes++
-				return Reply{Reset: true}
+				return Reply{Fault: FaultConnectFailure}
 			}
 			return Status(401)
 		}})
@@ -151,7 +155,7 @@ func TestHTTPCall_UnknownClusterIsBadArgumentAndResetIsFailure(t *testing.T) {
 	require.Equal(t, 2, strings.Count(h.LogText(), "demoted"))
 	require.NoError(t, h.Advance(2500*time.Millisecond))
 	logs := h.LogText()
-	require.Contains(t, logs, "via cluster gone not sent: proxy-wasm: bad argument")
+	require.Contains(t, logs, `via cluster "gone" not sent: proxy-wasm: bad argument`)
 	require.Contains(t, logs, "probe failed (call failed, status 11)")
 	require.Positive(t, probes)
 }

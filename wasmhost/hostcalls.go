@@ -39,28 +39,43 @@ func (vm *VM) headerMap(t uint32) *[]Pair {
 		if s != nil && !s.headersSent {
 			return &s.reqHeaders
 		}
+	case abi.MapRequestTrailers:
+		if s != nil && s.reqTrailers != nil {
+			return &s.reqTrailers
+		}
 	case abi.MapResponseHeaders:
 		if s != nil && s.respHdrs != nil {
 			return &s.respHdrs
+		}
+	case abi.MapResponseTrailers:
+		if s != nil && s.respTrailers != nil {
+			return &s.respTrailers
 		}
 	case abi.MapHTTPCallResponseHeaders:
 		if vm.callResp != nil {
 			return &vm.callResp.headers
 		}
+	case abi.MapHTTPCallResponseTrailer:
+		if vm.callResp != nil {
+			return &vm.callResp.trailers
+		}
 	}
 	return nil
 }
 
+// buffer returns the buffer of type t in the current context: a stream's
+// body is what Envoy holds for this filter right now (the newest chunk, or
+// everything buffered since a Pause).
 func (vm *VM) buffer(t uint32) *[]byte {
 	s := vm.stream()
 	switch abi.BufferType(t) {
 	case abi.BufferRequestBody:
 		if s != nil {
-			return &s.reqBody
+			return &s.reqBuf
 		}
 	case abi.BufferResponseBody:
 		if s != nil {
-			return &s.respBody
+			return &s.respBuf
 		}
 	case abi.BufferHTTPCallResponse:
 		if vm.callResp != nil {
@@ -76,17 +91,26 @@ func (vm *VM) buffer(t uint32) *[]byte {
 	return nil
 }
 
-func (vm *VM) property(path string) (string, bool) {
+// property answers proxy_get_property as Envoy encodes it: strings as
+// bytes, response.flags as a little-endian uint64.
+func (vm *VM) property(path string) ([]byte, bool) {
 	if s := vm.stream(); s != nil {
+		if path == "response.flags" {
+			var b [8]byte
+			for i := range b {
+				b[i] = byte(s.flags >> (8 * i))
+			}
+			return b[:], true
+		}
 		if v, ok := s.props[path]; ok {
-			return v, true
+			return []byte(v), true
 		}
 	}
 	switch path {
 	case "plugin_name", "plugin_root_id", "plugin_vm_id":
-		return "token-failover", true
+		return []byte("token-failover"), true
 	}
-	return "", false
+	return nil, false
 }
 
 func (h *Host) instantiateHostModules() error {
@@ -99,7 +123,7 @@ func (h *Host) instantiateHostModules() error {
 		s[0] = statusOK
 	})
 	def("proxy_get_log_level", duringInit, types(1), types(1), func(_ context.Context, vm *VM, s []uint64) {
-		vm.writeU32(u32(s[0]), uint32(LevelTrace))
+		vm.writeU32(u32(s[0]), uint32(vm.h.opts.LogLevel))
 		s[0] = statusOK
 	})
 	def("proxy_get_property", normalOnly, types(4), types(1), func(ctx context.Context, vm *VM, s []uint64) {
@@ -109,7 +133,7 @@ func (h *Host) instantiateHostModules() error {
 			s[0] = statusNotFound
 			return
 		}
-		s[0] = uint64(vm.returnBytes(ctx, []byte(v), u32(s[2]), u32(s[3])))
+		s[0] = uint64(vm.returnBytes(ctx, v, u32(s[2]), u32(s[3])))
 	})
 	def("proxy_get_header_map_pairs", normalOnly, types(3), types(1), func(ctx context.Context, vm *VM, s []uint64) {
 		m := vm.headerMap(u32(s[0]))
@@ -199,11 +223,11 @@ func (h *Host) instantiateHostModules() error {
 		start, size := int(u32(s[1])), int(u32(s[2]))
 		data := vm.read(u32(s[3]), u32(s[4]))
 		b := *buf
-		switch { // Envoy's rules (envoy-host.md, "Encodings")
-		case start == 0 && size == 0:
-			*buf = append(data, b...)
-		case start == 0 && size >= len(b):
-			*buf = data
+		switch { // Envoy's Buffer::copyFrom (docs/envoy-details.md)
+		case start == 0:
+			// Drain the first size bytes, then prepend: size 0 prepends,
+			// size >= length replaces, anything between replaces a prefix.
+			*buf = append(append([]byte(nil), data...), b[min(size, len(b)):]...)
 		case start >= len(b):
 			*buf = append(b, data...)
 		default:
@@ -231,21 +255,25 @@ func (h *Host) instantiateHostModules() error {
 			s[0] = statusBadArgument
 			return
 		}
-		id, st := vm.httpCall(string(vm.read(u32(s[0]), u32(s[1]))), headers, vm.read(u32(s[4]), u32(s[5])), u32(s[8]))
+		trailers, err := abi.DecodeHeaderMap(vm.read(u32(s[6]), u32(s[7])))
+		if err != nil {
+			s[0] = statusBadArgument
+			return
+		}
+		id, st := vm.httpCall(string(vm.read(u32(s[0]), u32(s[1]))), headers, vm.read(u32(s[4]), u32(s[5])), trailers, u32(s[8]))
 		if st == statusOK {
 			vm.writeU32(u32(s[9]), id)
 		}
 		s[0] = uint64(st)
 	})
-	def("proxy_get_status", normalOnly, types(3), types(1), func(_ context.Context, vm *VM, s []uint64) {
+	def("proxy_get_status", normalOnly, types(3), types(1), func(ctx context.Context, vm *VM, s []uint64) {
 		var code uint32
+		var msg []byte
 		if vm.callResp != nil {
-			code = vm.callResp.status
+			code, msg = vm.callResp.status, []byte(vm.callResp.message)
 		}
 		vm.writeU32(u32(s[0]), code)
-		vm.writeU32(u32(s[1]), 0)
-		vm.writeU32(u32(s[2]), 0)
-		s[0] = statusOK
+		s[0] = uint64(vm.returnBytes(ctx, msg, u32(s[1]), u32(s[2])))
 	})
 	def("proxy_get_shared_data", normalOnly, types(5), types(1), func(ctx context.Context, vm *VM, s []uint64) {
 		data, cas, st := vm.h.getShared(string(vm.read(u32(s[0]), u32(s[1]))))
@@ -266,8 +294,13 @@ func (h *Host) instantiateHostModules() error {
 		s[0] = uint64(vm.h.setShared(key, vm.read(u32(s[2]), u32(s[3])), u32(s[4])))
 	})
 	def("proxy_set_tick_period_milliseconds", normalOnly, types(1), types(1), func(_ context.Context, vm *VM, s []uint64) {
-		vm.tickPeriod = msDuration(u32(s[0]))
-		vm.nextTick = vm.h.now + vm.tickPeriod
+		rs := vm.roots[vm.currentRoot()]
+		if rs == nil {
+			s[0] = statusBadArgument
+			return
+		}
+		rs.tickPeriod = msDuration(u32(s[0]))
+		rs.nextTick = vm.h.now + rs.tickPeriod
 		s[0] = statusOK
 	})
 	def("proxy_define_metric", normalOnly, types(4), types(1), func(_ context.Context, vm *VM, s []uint64) {
@@ -290,23 +323,27 @@ func (h *Host) instantiateHostModules() error {
 		}
 		s[0] = uint64(st)
 	})
-	// Resuming a held response is carried out after the running callback
-	// returns (as Envoy posts it); resuming a request is not emulated.
+	// Resuming is carried out after the running callback returns (Envoy
+	// posts it); resuming a stream that is not stopped does nothing.
 	def("proxy_continue_stream", normalOnly, types(1), types(1), func(_ context.Context, vm *VM, s []uint64) {
 		st := vm.stream()
 		switch {
 		case st == nil:
 			s[0] = statusNotFound
-		case abi.StreamType(u32(s[0])) == abi.StreamResponse && st.held:
-			st.resume = true
-			s[0] = statusOK
+			return
+		case abi.StreamType(u32(s[0])) == abi.StreamResponse:
+			st.resume = st.held || st.respBuffering || st.respTrailers != nil
+		case abi.StreamType(u32(s[0])) == abi.StreamRequest:
+			st.resumeReq = st.headersPaused || st.reqBuffering || st.trailersHeld
 		default:
-			s[0] = statusUnimplemented
+			s[0] = statusBadArgument
+			return
 		}
+		s[0] = statusOK
 	})
 	def("proxy_set_effective_context", normalOnly, types(1), types(1), func(_ context.Context, vm *VM, s []uint64) {
 		id := u32(s[0])
-		if _, ok := vm.streams[id]; !ok && id != vm.rootID {
+		if _, ok := vm.streams[id]; !ok && vm.roots[id] == nil {
 			s[0] = statusBadArgument
 			return
 		}

@@ -3,16 +3,22 @@ package wasmhost
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 )
 
-// Request is a client request sent through a VM.
+// Request is a client request sent through a VM. Its shape is chosen per
+// request: the body split into chunks (sizes may cut a JSON token or a
+// UTF-8 sequence), and trailers.
 type Request struct {
 	// Headers include the pseudo-headers :method, :path and :authority.
 	Headers []Pair
 	Body    []byte
+	// Chunks are the sizes of the body's chunks as the client sends them;
+	// what they leave goes in a last chunk. Nil sends the body in one.
+	Chunks []int
+	// Trailers end the request after its body (none when nil).
+	Trailers []Pair
 	// Route and Cluster are the properties xds.route_name and
 	// xds.cluster_name (default route "chat", cluster "llm").
 	Route   string
@@ -21,13 +27,17 @@ type Request struct {
 
 // Response is what the client receives.
 type Response struct {
-	Status  int
-	Headers []Pair
-	Body    []byte
-	// LocalReply is set when the plugin answered (proxy_send_local_response).
+	Status   int
+	Headers  []Pair
+	Body     []byte
+	Trailers []Pair
+	// LocalReply is set when the plugin or Envoy answered itself.
 	LocalReply bool
-	// Details is Envoy's response.code_details.
+	// Details is Envoy's response.code_details at the end of the stream.
 	Details string
+	// Reset is set when the stream was reset before the answer completed
+	// (the client got the headers, if any, and part of the body).
+	Reset bool
 }
 
 // LocalReply is a proxy_send_local_response as the host received it.
@@ -39,170 +49,135 @@ type LocalReply struct {
 	Headers []Pair
 }
 
-// Stream is one request's life on one VM.
-type Stream struct {
-	vm         *VM
-	id         uint32
-	req        Request
-	reqHeaders []Pair
-	reqBody    []byte
-	respHdrs   []Pair
-	respBody   []byte
-	props      map[string]string
-	local      *LocalReply
-	// headersSent is set once request headers were continued: Envoy then
-	// forgets the map (hostcalls on it answer NotFound) and sends them on.
-	headersSent bool
-	sentHeaders []Pair
-	// held is set while the plugin holds the response (Pause on response
-	// headers); resume is set by proxy_continue_stream(response).
-	held, resume bool
-	respLocal    bool
-	// Upstream is what the plugin let through to the cluster (nil when the
-	// plugin answered locally or paused the request).
-	Upstream *UpstreamRequest
-	// Response is what the client got, once Respond or Do has run.
-	Response *Response
-}
-
 // ErrStalled is returned when the plugin paused a request and never resumed it.
 var ErrStalled = errors.New("wasmhost: request paused and never continued")
 
-// Start runs the request callbacks (context create, headers, body) and, if
-// the plugin lets it through, captures the upstream request. It does not
-// answer: call Respond, so that other VMs can act while this request is in
-// flight.
-func (vm *VM) Start(req Request) (*Stream, error) {
+// ErrEnded is returned for a step on a stream that has already ended.
+var ErrEnded = errors.New("wasmhost: the stream has ended")
+
+// Stream is one request's life on one VM: the client's side (request
+// chunks, trailers, a reset), the upstream's side (an answer at any point,
+// in chunks, with trailers, a fault or a reset), and Envoy's filter-manager
+// rules for what this filter sees in between.
+type Stream struct {
+	vm    *VM
+	id    uint32
+	root  uint32 // the root context the stream belongs to
+	req   Request
+	props map[string]string
+	flags uint64 // response.flags
+	local *LocalReply
+
+	// Request direction.
+	reqHeaders  []Pair
+	headersSent bool // the headers went upstream: Envoy forgets the map
+	sentHeaders []Pair
+	// headersPaused: on_request_headers returned Pause
+	// (StopAllIterationAndWatermark): Envoy keeps what arrives meanwhile in
+	// pendBody/pendTrailers and hands it over on continue_stream.
+	headersPaused bool
+	pendBody      []byte
+	pendEnd       bool
+	pendTrailers  []Pair
+	// reqBuf is the body Envoy holds for this filter after a body Pause
+	// (StopIterationAndBuffer): the next chunk is added to it and the
+	// filter sees all of it.
+	reqBuf       []byte
+	reqBuffering bool
+	reqBufEnd    bool
+	reqTrailers  []Pair // request trailers as the filter sees them
+	trailersHeld bool
+	sentChunks   int
+	bodySent     int
+	clientDone   bool // the client sent its end of stream
+	resumeReq    bool // proxy_continue_stream(request) was called
+
+	// Response direction.
+	respHdrs    []Pair
+	respStarted bool
+	// held: on_response_headers returned Pause; Envoy keeps the body and
+	// trailers arriving meanwhile (respPend*) until continue_stream.
+	held          bool
+	resume        bool
+	respPendBody  []byte
+	respPendEnd   bool
+	respPendTrail []Pair
+	respBuf       []byte
+	respBuffering bool
+	respTrailers  []Pair
+	respLocal     bool
+	// What the client got so far.
+	clientHeaders  []Pair
+	clientBody     []byte
+	clientTrailers []Pair
+
+	ended bool
+	// passThrough: the VM failed and failure_policy is FAIL_OPEN, so the
+	// plugin is skipped.
+	passThrough bool
+	// Upstream is what the plugin let through to the cluster (nil while the
+	// headers are held or when the plugin answered locally).
+	Upstream *UpstreamRequest
+	// Response is what the client got, once the stream ended.
+	Response *Response
+}
+
+// Open creates the stream and runs on_request_headers (end of stream when
+// the request has neither body nor trailers). Send the rest with SendBody,
+// SendTrailers or SendAll; answer with Respond.
+func (vm *VM) Open(req Request) (*Stream, error) {
 	if req.Route == "" {
 		req.Route = "chat"
 	}
 	if req.Cluster == "" {
 		req.Cluster = "llm"
 	}
-	vm.nextCtx++
-	s := &Stream{vm: vm, id: vm.nextCtx, req: req, reqHeaders: append([]Pair(nil), req.Headers...),
-		reqBody: append([]byte(nil), req.Body...),
-		props:   map[string]string{"xds.route_name": req.Route, "xds.cluster_name": req.Cluster}}
-	vm.streams[s.id] = s
-	if _, err := vm.call(s.id, "proxy_on_context_create", uint64(s.id), uint64(vm.rootID)); err != nil {
-		return nil, err
+	if vm.failed != nil {
+		return vm.failStream(req)
 	}
-	eos := len(req.Body) == 0
-	// Pause on headers is StopAllIterationAndWatermark: Envoy buffers the
-	// body and calls no body callback until continue_stream.
-	if stop, err := s.requestStep("proxy_on_request_headers", len(s.reqHeaders), eos); stop || err != nil {
+	vm.nextCtx++
+	s := &Stream{vm: vm, id: vm.nextCtx, root: vm.rootID, req: req, reqHeaders: append([]Pair(nil), req.Headers...),
+		props: map[string]string{"xds.route_name": req.Route, "xds.cluster_name": req.Cluster}}
+	vm.streams[s.id] = s
+	vm.roots[s.root].streams++
+	if _, err := vm.call(s.id, "proxy_on_context_create", uint64(s.id), uint64(s.root)); err != nil {
 		return s, err
 	}
-	s.headersSent, s.sentHeaders = true, append([]Pair(nil), s.reqHeaders...)
-	if !eos {
-		if stop, err := s.requestStep("proxy_on_request_body", len(s.reqBody), true); stop || err != nil {
-			return s, err
-		}
+	eos := len(req.Body) == 0 && req.Trailers == nil
+	s.clientDone = eos
+	res, err := s.callback("proxy_on_request_headers", len(s.reqHeaders), eos)
+	if err != nil || s.ended {
+		return s, err
 	}
-	s.Upstream = &UpstreamRequest{Cluster: req.Cluster, Headers: s.sentHeaders,
-		Body: append([]byte(nil), s.reqBody...), From: vm.name}
-	return s, nil
+	if res == actionPause {
+		s.headersPaused = true
+		return s, nil
+	}
+	s.sendHeadersUpstream(eos)
+	return s, s.after()
 }
 
-// requestStep runs one request callback. stop is true when the request
-// goes no further: the plugin answered locally (the reply is then sent, and
-// err is its outcome) or paused (err is ErrStalled).
-func (s *Stream) requestStep(callback string, n int, eos bool) (stop bool, err error) {
-	res, err := s.vm.call(s.id, callback, uint64(s.id), uint64(n), boolArg(eos))
-	switch {
-	case err != nil:
-		return true, err
-	case s.local != nil:
-		return true, s.finishLocal()
-	case res[0] == 1:
-		return true, ErrStalled
+// Start opens the stream and sends the whole request (every chunk, then
+// the trailers). It does not answer: call Respond, so that other VMs can
+// act while this request is in flight.
+func (vm *VM) Start(req Request) (*Stream, error) {
+	s, err := vm.Open(req)
+	if err != nil || s.ended {
+		return s, err
 	}
-	return false, nil
-}
-
-// Respond answers the upstream request with reply (Envoy turns a reset or
-// timeout into its own local reply) and runs the response callbacks, then
-// on_log, on_done and on_delete.
-func (s *Stream) Respond(r Reply) error {
-	switch {
-	case r.Reset:
-		s.props["response.code_details"] = "upstream_reset_before_response_started{connection_failure}"
-		body := "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
-		return s.respond(503, []Pair{{"content-type", "text/plain"}}, []byte(body), false)
-	case r.Timeout:
-		s.props["response.code_details"] = "upstream_response_timeout"
-		return s.respond(504, []Pair{{"content-type", "text/plain"}}, []byte("upstream request timeout"), false)
-	}
-	s.props["response.code_details"] = "via_upstream"
-	return s.respond(r.Status, r.Headers, r.Body, false)
-}
-
-func (s *Stream) respond(status int, headers []Pair, body []byte, local bool) error {
-	vm := s.vm
-	s.respHdrs = append([]Pair{{":status", strconv.Itoa(status)}}, headers...)
-	if len(body) > 0 && header(s.respHdrs, "content-length") == "" {
-		s.respHdrs = append(s.respHdrs, Pair{"content-length", itoa(len(body))})
-	}
-	s.respBody = append([]byte(nil), body...)
-	s.respLocal = local
-	eos := len(body) == 0
-	res, err := vm.call(s.id, "proxy_on_response_headers", uint64(s.id), uint64(len(s.respHdrs)), boolArg(eos))
-	if err != nil {
-		return err
-	}
-	if res[0] == 1 {
-		// Held (StopAllIterationAndWatermark): the body waits for
-		// proxy_continue_stream(response), then reaches this filter.
-		s.held = true
-		return nil
-	}
-	return s.finishResponse()
-}
-
-// Held tells whether the plugin is holding this stream's response.
-func (s *Stream) Held() bool { return s.held }
-
-// finishResponse delivers the body (if any) and ends the stream.
-func (s *Stream) finishResponse() error {
-	vm := s.vm
-	s.held = false
-	if len(s.respBody) > 0 {
-		if _, err := vm.call(s.id, "proxy_on_response_body", uint64(s.id), uint64(len(s.respBody)), 1); err != nil {
-			return err
-		}
-	}
-	code, _ := strconv.Atoi(header(s.respHdrs, ":status"))
-	s.Response = &Response{Status: code, Headers: removeHeader(s.respHdrs, ":status"), Body: s.respBody, LocalReply: s.respLocal,
-		Details: s.props["response.code_details"]}
-	return s.end()
-}
-
-// finishLocal sends the plugin's local reply through the encoder path, as
-// Envoy does (the plugin's own response callbacks see it), then ends.
-func (s *Stream) finishLocal() error {
-	l := s.local
-	s.props["response.code_details"] = l.Details
-	return s.respond(l.Status, l.Headers, l.Body, true)
-}
-
-// end runs Envoy's stream-end order: on_log, on_done, on_delete.
-func (s *Stream) end() error {
-	vm := s.vm
-	for _, cb := range []string{"proxy_on_log", "proxy_on_done", "proxy_on_delete"} {
-		if _, err := vm.call(s.id, cb, uint64(s.id)); err != nil {
-			return err
-		}
-	}
-	delete(vm.streams, s.id)
-	return nil
+	return s, s.SendAll()
 }
 
 // Do sends req through the VM, answers it with the cluster named by the
-// request (Options.Clusters), and returns the whole exchange.
+// request (Options.Clusters), and delivers http-call answers already due,
+// so a held response settles.
 func (vm *VM) Do(req Request) (*Stream, error) {
 	s, err := vm.Start(req)
-	if err != nil || s.Response != nil {
+	if err != nil || s.ended {
 		return s, err
+	}
+	if s.Upstream == nil {
+		return s, ErrStalled
 	}
 	c, ok := vm.h.opts.Clusters[s.req.Cluster]
 	if !ok {
@@ -214,21 +189,293 @@ func (vm *VM) Do(req Request) (*Stream, error) {
 	return s, vm.h.settle(s)
 }
 
-// settle delivers the http-call answers already due while s's response is
-// held (a retry in flight), without moving the clock or firing ticks.
-func (h *Host) settle(s *Stream) error {
-	for s.held {
-		sort.SliceStable(h.calls, func(i, j int) bool { return h.calls[i].due < h.calls[j].due })
-		if len(h.calls) == 0 || h.calls[0].due > h.now {
-			return nil
+// chunkSize is the size of the client's next body chunk.
+func (s *Stream) chunkSize() int {
+	left := len(s.req.Body) - s.bodySent
+	if s.sentChunks < len(s.req.Chunks) {
+		return min(s.req.Chunks[s.sentChunks], left)
+	}
+	return left
+}
+
+// SendBody sends the client's next body chunk; false when none is left.
+func (s *Stream) SendBody() (bool, error) {
+	if s.ended {
+		return false, ErrEnded
+	}
+	if s.bodySent >= len(s.req.Body) {
+		return false, nil
+	}
+	n := s.chunkSize()
+	chunk := s.req.Body[s.bodySent : s.bodySent+n]
+	s.bodySent += n
+	s.sentChunks++
+	eos := s.bodySent == len(s.req.Body) && s.req.Trailers == nil
+	s.clientDone = eos
+	return true, s.decodeData(chunk, eos)
+}
+
+// SendTrailers sends the request trailers (a no-op without any).
+func (s *Stream) SendTrailers() error {
+	if s.ended {
+		return ErrEnded
+	}
+	if s.req.Trailers == nil || s.clientDone {
+		return nil
+	}
+	s.clientDone = true
+	return s.decodeTrailers(append([]Pair(nil), s.req.Trailers...))
+}
+
+// SendAll sends every remaining body chunk and the trailers.
+func (s *Stream) SendAll() error {
+	for !s.ended {
+		more, err := s.SendBody()
+		if err != nil {
+			return err
 		}
-		c := h.calls[0]
-		h.calls = h.calls[1:]
-		if err := c.deliver(); err != nil {
+		if !more {
+			break
+		}
+	}
+	if s.ended {
+		return nil
+	}
+	return s.SendTrailers()
+}
+
+// decodeData is Envoy's filter manager handing this filter a body chunk.
+func (s *Stream) decodeData(chunk []byte, eos bool) error {
+	if s.headersPaused {
+		s.pendBody = append(s.pendBody, chunk...)
+		s.pendEnd = eos
+		return s.checkRequestLimit(len(s.pendBody))
+	}
+	if s.reqBuffering {
+		s.reqBuf = append(s.reqBuf, chunk...) // addDecodedData
+		if err := s.checkRequestLimit(len(s.reqBuf)); err != nil || s.ended {
+			return err
+		}
+	} else {
+		s.reqBuf = append([]byte(nil), chunk...)
+	}
+	return s.runRequestBody(eos)
+}
+
+// runRequestBody calls on_request_body with the buffer Envoy holds.
+func (s *Stream) runRequestBody(eos bool) error {
+	res, err := s.callback("proxy_on_request_body", len(s.reqBuf), eos)
+	if err != nil || s.ended {
+		return err
+	}
+	if res == actionPause {
+		s.reqBuffering, s.reqBufEnd = true, eos
+		if err := s.checkRequestLimit(len(s.reqBuf)); err != nil || s.ended {
+			return err
+		}
+		return s.after()
+	}
+	s.reqBuffering = false
+	s.sendBodyUpstream(s.reqBuf, eos)
+	s.reqBuf = nil
+	return s.after()
+}
+
+// decodeTrailers hands this filter the request trailers.
+func (s *Stream) decodeTrailers(t []Pair) error {
+	if s.headersPaused {
+		s.pendTrailers = t
+		return nil
+	}
+	s.reqTrailers = t
+	res, err := s.callback("proxy_on_request_trailers", len(t), false)
+	if err != nil || s.ended {
+		return err
+	}
+	if res == actionPause {
+		s.trailersHeld = true
+		return s.after()
+	}
+	s.flushRequestEnd()
+	return s.after()
+}
+
+// flushRequestEnd sends what Envoy held for this filter, then the trailers.
+func (s *Stream) flushRequestEnd() {
+	if len(s.reqBuf) > 0 {
+		s.sendBodyUpstream(s.reqBuf, false)
+		s.reqBuf, s.reqBuffering = nil, false
+	}
+	s.trailersHeld = false
+	if s.Upstream != nil {
+		s.Upstream.Trailers = s.reqTrailers
+		s.Upstream.Complete = true
+	}
+}
+
+// checkRequestLimit answers 413 when the body Envoy buffers for this
+// filter passes the connection's buffer limit, as Envoy does.
+func (s *Stream) checkRequestLimit(n int) error {
+	if n <= s.vm.h.opts.BufferLimit {
+		return nil
+	}
+	s.props["response.code_details"] = detailsPayloadTooLarge
+	return s.envoyReply(413, "Payload Too Large", detailsPayloadTooLarge, 0)
+}
+
+func (s *Stream) sendHeadersUpstream(eos bool) {
+	s.headersSent, s.sentHeaders = true, append([]Pair(nil), s.reqHeaders...)
+	s.Upstream = &UpstreamRequest{Cluster: s.req.Cluster, Headers: s.sentHeaders, From: s.vm.name, Complete: eos}
+}
+
+func (s *Stream) sendBodyUpstream(b []byte, eos bool) {
+	if s.Upstream == nil {
+		return
+	}
+	s.Upstream.Body = append(s.Upstream.Body, b...)
+	if eos {
+		s.Upstream.Complete = true
+	}
+}
+
+// resumeRequest carries out proxy_continue_stream(request): held headers
+// go upstream and Envoy hands this filter what it kept meanwhile, or a
+// held body (and trailers) goes upstream.
+func (s *Stream) resumeRequest() error {
+	s.resumeReq = false
+	switch {
+	case s.headersPaused:
+		s.headersPaused = false
+		eos := s.clientDone && len(s.pendBody) == 0 && s.pendTrailers == nil && s.req.Body == nil
+		s.sendHeadersUpstream(eos)
+		if len(s.pendBody) > 0 || s.pendEnd {
+			body, end := s.pendBody, s.pendEnd
+			s.pendBody = nil
+			s.reqBuf = body
+			if err := s.runRequestBody(end); err != nil || s.ended {
+				return err
+			}
+		}
+		if t := s.pendTrailers; t != nil {
+			s.pendTrailers = nil
+			return s.decodeTrailers(t)
+		}
+	case s.trailersHeld:
+		s.flushRequestEnd()
+	case s.reqBuffering:
+		s.reqBuffering = false
+		s.sendBodyUpstream(s.reqBuf, s.reqBufEnd)
+		s.reqBuf = nil
+	}
+	return nil
+}
+
+// callback runs a stream callback; a local reply sent during it is carried
+// out once it returns, as Envoy does.
+func (s *Stream) callback(name string, n int, eos bool) (uint64, error) {
+	if s.passThrough {
+		return actionContinue, nil
+	}
+	var res []uint64
+	var err error
+	if strings.HasSuffix(name, "_trailers") {
+		res, err = s.vm.call(s.id, name, uint64(s.id), uint64(n))
+	} else {
+		res, err = s.vm.call(s.id, name, uint64(s.id), uint64(n), boolArg(eos))
+	}
+	if err != nil {
+		return 0, s.trapped(err)
+	}
+	if s.local != nil && !s.ended {
+		return actionPause, s.finishLocal()
+	}
+	return res[0], nil
+}
+
+// after carries out what the plugin asked during a callback and Envoy
+// posts to run after it (continue_stream).
+func (s *Stream) after() error {
+	if s.resumeReq && !s.ended {
+		if err := s.resumeRequest(); err != nil {
+			return err
+		}
+	}
+	if s.resume && !s.ended {
+		return s.resumeResponse()
+	}
+	return nil
+}
+
+const (
+	actionContinue = 0
+	actionPause    = 1
+)
+
+// Held tells whether the plugin is holding this stream's response.
+func (s *Stream) Held() bool { return s.held }
+
+// Ended tells whether the stream has ended (its contexts are gone).
+func (s *Stream) Ended() bool { return s.ended }
+
+// ResetByClient resets the stream from the client's side (the client went
+// away), at whatever stage it is: Envoy resets the upstream request and
+// ends the stream: on_log, on_done, on_delete, with no more request or
+// response callbacks.
+func (s *Stream) ResetByClient() error {
+	if s.ended {
+		return ErrEnded
+	}
+	s.props["response.code_details"] = detailsClientGone
+	s.flags |= flagDownstreamConnectionTerm
+	if s.Upstream != nil && !s.Upstream.Answered {
+		s.Upstream.Reset = true
+	}
+	s.Response = s.clientView(true)
+	return s.end()
+}
+
+// clientView is what the client got so far.
+func (s *Stream) clientView(reset bool) *Response {
+	r := &Response{Reset: reset, LocalReply: s.respLocal, Details: s.props["response.code_details"]}
+	if s.clientHeaders != nil {
+		r.Status, _ = strconv.Atoi(header(s.clientHeaders, ":status"))
+		r.Headers = removeHeader(s.clientHeaders, ":status")
+	}
+	r.Body = s.clientBody
+	r.Trailers = s.clientTrailers
+	return r
+}
+
+// end runs Envoy's stream-end order: on_log, on_done, on_delete.
+func (s *Stream) end() error {
+	if s.ended {
+		return nil
+	}
+	s.ended = true
+	vm := s.vm
+	if s.passThrough {
+		return nil
+	}
+	defer vm.streamEnded(s)
+	if vm.failed != nil {
+		return nil
+	}
+	for _, cb := range []string{"proxy_on_log", "proxy_on_done", "proxy_on_delete"} {
+		if _, err := vm.call(s.id, cb, uint64(s.id)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// trapped ends a stream whose VM trapped: the client gets Envoy's 503.
+func (s *Stream) trapped(err error) error {
+	if !s.ended {
+		s.ended = true
+		s.Response = &Response{Status: 503, LocalReply: true, Details: detailsWasmFailStream, Reset: true}
+		s.vm.streamEnded(s)
+	}
+	return err
 }
 
 func boolArg(b bool) uint64 {

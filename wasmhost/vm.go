@@ -3,6 +3,7 @@ package wasmhost
 import (
 	"fmt"
 	"math/rand"
+	"sort"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -20,21 +21,22 @@ const (
 
 // VM is one instance of the module (a worker, the main thread or a canary).
 type VM struct {
-	h          *Host
-	name       string
-	mod        api.Module
-	rnd        *rand.Rand
-	phase      phase
-	failed     error
-	rootID     uint32
-	nextCtx    uint32
-	current    uint32 // context the running callback belongs to
-	effective  uint32 // set by proxy_set_effective_context
-	streams    map[uint32]*Stream
-	tickPeriod time.Duration
-	nextTick   time.Duration
-	frozen     bool
-	metricIDs  map[uint32]string
+	h      *Host
+	name   string
+	mod    api.Module
+	rnd    *rand.Rand
+	phase  phase
+	failed error
+	// rootID is the current root context: new streams belong to it. After a
+	// reload the replaced roots stay in roots until their last stream ends.
+	rootID    uint32
+	roots     map[uint32]*rootState
+	nextCtx   uint32
+	current   uint32 // context the running callback belongs to
+	effective uint32 // set by proxy_set_effective_context
+	streams   map[uint32]*Stream
+	frozen    bool
+	metricIDs map[uint32]string
 	// exports caches api.Functions: wazero builds a new call engine (and
 	// stack) for every ExportedFunction lookup.
 	exports map[string]api.Function
@@ -43,6 +45,18 @@ type VM struct {
 	logs         []Log
 	callResp     *callResponse
 	configOK     bool
+}
+
+// rootState is one root context of a VM: its timer and its streams. A
+// root replaced by a reload is retired: it keeps ticking and serving its
+// streams, and gets on_done and on_delete once the last of them ends (its
+// pending http calls are then dropped, as Envoy cancels them).
+type rootState struct {
+	live       bool
+	retired    bool
+	streams    int
+	tickPeriod time.Duration
+	nextTick   time.Duration
 }
 
 // Log is one captured log line.
@@ -85,7 +99,7 @@ func (vm *VM) MemoryBytes() uint32 { return vm.mod.Memory().Size() }
 func (h *Host) AddVM(name string) (*VM, error) {
 	h.vmSeq++
 	vm := &VM{h: h, name: name, rnd: rand.New(rand.NewSource(h.opts.Seed + int64(h.vmSeq))),
-		streams: map[uint32]*Stream{}, metricIDs: map[uint32]string{}, metricByName: map[string]uint32{}, exports: map[string]api.Function{}}
+		streams: map[uint32]*Stream{}, roots: map[uint32]*rootState{}, metricIDs: map[uint32]string{}, metricByName: map[string]uint32{}, exports: map[string]api.Function{}}
 	modName := fmt.Sprintf("%s#%d", name, h.vmSeq)
 	h.byName[modName] = vm
 	vm.phase = phaseInitialize
@@ -119,12 +133,16 @@ func (h *Host) RemoveVM(vm *VM) error {
 	return vm.mod.Close(h.ctx)
 }
 
-// newRoot creates a root context with the host's current config; the old
-// root (if any) gets on_done and on_delete.
+// newRoot creates a root context with the host's current config, as Envoy
+// does for a new plugin configuration in a running VM: the new root is
+// configured while the old one still has streams in flight and ticks; new
+// streams go to the new root once it accepted its configuration, and the
+// old root is deleted after its last stream ends.
 func (vm *VM) newRoot() (bool, error) {
 	old := vm.rootID
 	vm.nextCtx++
 	root := vm.nextCtx
+	vm.roots[root] = &rootState{live: true}
 	if _, err := vm.call(root, "proxy_on_context_create", uint64(root), 0); err != nil {
 		return false, err
 	}
@@ -133,21 +151,88 @@ func (vm *VM) newRoot() (bool, error) {
 			return false, err
 		}
 	}
-	vm.rootID = root
 	res, err := vm.call(root, "proxy_on_configure", uint64(root), uint64(len(vm.h.config)))
 	if err != nil {
 		return false, err
 	}
 	vm.configOK = res[0] != 0
+	if !vm.configOK && old != 0 {
+		// Refused: the VM keeps serving with the old root.
+		vm.roots[root].retired = true
+		return false, vm.retire(root)
+	}
+	vm.rootID = root
 	if old != 0 {
-		if _, err := vm.call(old, "proxy_on_done", uint64(old)); err != nil {
-			return false, err
-		}
-		if _, err := vm.call(old, "proxy_on_delete", uint64(old)); err != nil {
-			return false, err
-		}
+		vm.roots[old].retired = true
+		return vm.configOK, vm.retire(old)
 	}
 	return vm.configOK, nil
+}
+
+// retire deletes a replaced root once it has no streams left.
+func (vm *VM) retire(root uint32) error {
+	rs := vm.roots[root]
+	if rs == nil || !rs.live || !rs.retired || rs.streams > 0 || vm.failed != nil {
+		return nil
+	}
+	rs.live, rs.tickPeriod = false, 0
+	if _, err := vm.call(root, "proxy_on_done", uint64(root)); err != nil {
+		return err
+	}
+	_, err := vm.call(root, "proxy_on_delete", uint64(root))
+	delete(vm.roots, root)
+	return err
+}
+
+// Roots lists the VM's live root contexts, oldest first (more than one
+// while a reload waits for the old root's streams to end).
+func (vm *VM) Roots() []uint32 {
+	var out []uint32
+	for id, rs := range vm.roots {
+		if rs.live {
+			out = append(out, id)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// currentRoot is the root of the running callback's context.
+func (vm *VM) currentRoot() uint32 {
+	if _, ok := vm.roots[vm.current]; ok {
+		return vm.current
+	}
+	if s := vm.streams[vm.current]; s != nil {
+		return s.root
+	}
+	return vm.rootID
+}
+
+// streamEnded forgets an ended stream and retires its root if it waited.
+func (vm *VM) streamEnded(s *Stream) {
+	delete(vm.streams, s.id)
+	if rs := vm.roots[s.root]; rs != nil {
+		rs.streams--
+		if err := vm.retire(s.root); err != nil && vm.failed == nil {
+			vm.failed = err
+		}
+	}
+}
+
+// failStream is a stream on a VM that trapped: with the default
+// failure_policy Envoy answers 503 without running the plugin; with
+// FailOpen the request goes upstream untouched.
+func (vm *VM) failStream(req Request) (*Stream, error) {
+	s := &Stream{vm: vm, req: req, props: map[string]string{}, ended: !vm.h.opts.FailOpen}
+	if vm.h.opts.FailOpen {
+		s.headersSent, s.sentHeaders = true, append([]Pair(nil), req.Headers...)
+		s.Upstream = &UpstreamRequest{Cluster: req.Cluster, Headers: s.sentHeaders, Body: append([]byte(nil), req.Body...),
+			Trailers: req.Trailers, From: vm.name, Complete: true}
+		s.passThrough = true
+		return s, nil
+	}
+	s.Response = &Response{Status: 503, LocalReply: true, Details: detailsWasmFailStream}
+	return s, nil
 }
 
 // call runs an exported callback as context ctxID. A trap marks the VM
@@ -201,10 +286,17 @@ func (vm *VM) log(level Level, msg string) {
 	vm.h.allLogs = append(vm.h.allLogs, l)
 }
 
-func (vm *VM) tick() error {
-	if vm.failed != nil || vm.rootID == 0 {
+// tick fires the timer of one root context.
+func (vm *VM) tick(root uint32) error {
+	if vm.failed != nil {
 		return nil
 	}
-	_, err := vm.call(vm.rootID, "proxy_on_tick", uint64(vm.rootID))
-	return err
+	if rs := vm.roots[root]; rs == nil || !rs.live {
+		return nil
+	}
+	_, err := vm.call(root, "proxy_on_tick", uint64(root))
+	if err != nil {
+		return nil // the VM is failed now; ticks stop
+	}
+	return vm.resumeStreams()
 }

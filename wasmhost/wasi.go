@@ -66,7 +66,7 @@ func (h *Host) instantiateWASI() error {
 			t = uint64(vm.h.Now().UnixNano())
 		} else { // monotonic: virtual time, nudged so it always moves on
 			vm.h.mono++
-			t = uint64(vm.h.now) + vm.h.mono
+			t = uint64(MonotonicBase+vm.h.now) + vm.h.mono
 		}
 		vm.writeU64(u32(s[2]), t)
 		s[0] = errnoSuccess
@@ -101,7 +101,16 @@ func (h *Host) instantiateWASI() error {
 		vm.writeU32(u32(s[3]), uint32(len(out)))
 		s[0] = errnoSuccess
 	})
-	def("poll_oneoff", anywhere, types(4), func(_ context.Context, vm *VM, s []uint64) {
+	pollWhere := anywhere
+	if h.opts.OlderHost {
+		pollWhere = duringInit // forbidden inside proxy_on_memory_allocate
+	}
+	def("poll_oneoff", pollWhere, types(4), func(_ context.Context, vm *VM, s []uint64) {
+		vm.h.pollCalls++
+		if vm.h.opts.OlderHost {
+			s[0] = errnoNosys // cpp-host before its PR #533 (Envoy < 1.39)
+			return
+		}
 		vm.writeU32(u32(s[3]), 0) // success, zero events, at once
 		s[0] = errnoSuccess
 	})
@@ -129,7 +138,9 @@ func (h *Host) instantiateWASI() error {
 	def("fd_prestat_get", duringInit, types(2), errno(errnoBadf))
 	def("fd_prestat_dir_name", duringInit, types(3), errno(errnoNosys))
 	def("path_open", duringInit, []api.ValueType{i32, i32, i32, i32, i32, i64, i64, i32, i32}, errno(errnoNoent))
-	def("path_filestat_get", duringInit, types(5), errno(errnoNosys))
+	if !h.opts.OlderHost { // added to cpp-host by its PR #533 (Envoy 1.39)
+		def("path_filestat_get", duringInit, types(5), errno(errnoNosys))
+	}
 	_, err := b.Instantiate(h.ctx)
 	return err
 }

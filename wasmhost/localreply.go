@@ -1,0 +1,74 @@
+package wasmhost
+
+// Fault is a failure that Envoy answers with its own local reply instead
+// of the upstream's answer (or, for an http call, reports as a failed call).
+type Fault int
+
+// Faults, each with Envoy's exact status, body, response.code_details and
+// response.flags (docs/envoy-details.md gives each one's source in Envoy).
+const (
+	NoFault Fault = iota
+	// FaultRouteTimeout: the route's timeout fired before the answer.
+	FaultRouteTimeout
+	// FaultPerTryTimeout: the retry policy's per-try timeout fired.
+	FaultPerTryTimeout
+	// FaultConnectFailure: the connection to the upstream failed.
+	FaultConnectFailure
+	// FaultRemoteReset: the upstream reset the stream before answering.
+	FaultRemoteReset
+	// FaultConnectionTermination: the upstream closed the connection before answering.
+	FaultConnectionTermination
+	// FaultOverflow: Envoy's circuit breaker refused the request.
+	FaultOverflow
+	// FaultNoHealthyUpstream: the cluster had no healthy host.
+	FaultNoHealthyUpstream
+	// FaultMaintenance: the cluster is in maintenance mode.
+	FaultMaintenance
+	// FaultLocalReset: Envoy reset the upstream stream itself.
+	FaultLocalReset
+)
+
+// localReply is Envoy's answer for a fault.
+type localReply struct {
+	status  int
+	body    string
+	details string
+	flags   uint64 // response.flags (Envoy's legacy bitmask)
+}
+
+// Envoy's legacy response-flag bits (envoy/stream_info/stream_info.h).
+const (
+	flagNoHealthyUpstream             = 0x2
+	flagUpstreamRequestTimeout        = 0x4
+	flagLocalReset                    = 0x8
+	flagUpstreamRemoteReset           = 0x10
+	flagUpstreamConnectionFailure     = 0x20
+	flagUpstreamConnectionTermination = 0x40
+	flagUpstreamOverflow              = 0x80
+	flagDownstreamConnectionTerm      = 0x4000
+)
+
+const resetBody = "upstream connect error or disconnect/reset before headers. reset reason: "
+
+// faults maps each fault to Envoy's local reply (Envoy 1.36-1.40).
+var faults = map[Fault]localReply{
+	FaultRouteTimeout:          {504, "upstream request timeout", "response_timeout", flagUpstreamRequestTimeout},
+	FaultPerTryTimeout:         {504, "upstream request timeout", "upstream_per_try_timeout", flagUpstreamRequestTimeout},
+	FaultConnectFailure:        {503, resetBody + "remote connection failure, transport failure reason: delayed connect error: Connection refused", "upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused}", flagUpstreamConnectionFailure},
+	FaultRemoteReset:           {503, resetBody + "remote reset", "upstream_reset_before_response_started{remote_reset}", flagUpstreamRemoteReset},
+	FaultConnectionTermination: {503, resetBody + "connection termination", "upstream_reset_before_response_started{connection_termination}", flagUpstreamConnectionTermination},
+	FaultOverflow:              {503, resetBody + "overflow", "upstream_reset_before_response_started{overflow}", flagUpstreamOverflow},
+	FaultNoHealthyUpstream:     {503, "no healthy upstream", "no_healthy_upstream", flagNoHealthyUpstream},
+	FaultMaintenance:           {503, "maintenance mode", "maintenance_mode", flagUpstreamOverflow},
+	FaultLocalReset:            {503, resetBody + "local reset", "upstream_reset_before_response_started{local_reset}", flagLocalReset},
+}
+
+// Details for stream ends that are not local replies.
+const (
+	detailsViaUpstream      = "via_upstream"
+	detailsRemoteResetLate  = "upstream_reset_after_response_started{remote_reset}"
+	detailsClientGone       = "downstream_remote_disconnect"
+	detailsPayloadTooLarge  = "request_payload_too_large"
+	detailsResponseTooLarge = "response_payload_too_large"
+	detailsWasmFailStream   = "wasm_fail_stream"
+)
