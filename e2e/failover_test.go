@@ -70,8 +70,8 @@ func TestEnvoy_401DemotesAtOnceAndProbeRestores(t *testing.T) {
 		}
 	}
 	require.NotNil(t, probe, "the restoring probe reached the provider through the route's cluster")
-	require.Equal(t, "/v1/chat/completions", probe.Path)
-	require.Equal(t, "probe-model", probe.Model, "healthCheckModel, mapped")
+	require.Equal(t, "/v1/models", probe.Path, "a revoked key is probed with the free model list")
+	require.Equal(t, "GET", probe.Method)
 	after := time.Now()
 	e.load(60, 4)
 	require.Greater(t, e.mock.Count(tokens[0], false, after), 5, "the restored token serves again")
@@ -126,7 +126,7 @@ func TestEnvoy_MetricsAreBoundedAndNothingLeaksATokenString(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, names, "the plugin's stats appear in /stats/prometheus")
-	bounded := regexp.MustCompile(`^tokenfailover_e2e_(token[0-2]_[a-z_]+|available_tokens|lease_changes|all_tokens_down|retries)(\{.*\})?$`)
+	bounded := regexp.MustCompile(`^tokenfailover_e2e_(token[0-2]_[a-z_]+|available_tokens|lease_changes|all_tokens_down|retries|probes_not_sent|model_unmapped|requests_refused)(\{.*\})?$`)
 	for _, n := range names {
 		require.Regexp(t, bounded, n)
 	}

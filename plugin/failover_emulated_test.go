@@ -100,7 +100,7 @@ func TestFailover_429CoolsAndReturnsWithoutProbe(t *testing.T) {
 	}
 	st := state(t, h, 3)
 	require.Equal(t, failover.Cooling, st.Tokens[2].Status)
-	require.Equal(t, h.Now().UnixMilli()+2000, st.Tokens[2].Until)
+	require.Equal(t, h.ProcessMs()+2000, st.Tokens[2].Until)
 	limited = false
 	advance(t, h, 1900*time.Millisecond)
 	for i := 0; i < 12; i++ {
@@ -135,7 +135,7 @@ func TestFailover_ClientErrorsChangeNothing(t *testing.T) {
 }
 
 func TestFailover_UpstreamResetAndTimeoutCount(t *testing.T) {
-	for name, reply := range map[string]wasmhost.Reply{"reset": {Reset: true}, "timeout": {Timeout: true}} {
+	for name, reply := range map[string]wasmhost.Reply{"reset": {Fault: wasmhost.FaultConnectFailure}, "timeout": {Fault: wasmhost.FaultRouteTimeout}} {
 		t.Run(name, func(t *testing.T) {
 			p := newProvider(threeTokens...)
 			p.always(0, reply)

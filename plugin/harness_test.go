@@ -100,6 +100,19 @@ func state(t testing.TB, h *wasmhost.Host, n int) failover.Pool {
 	return p
 }
 
+// stateKeyOf is the shared-data key of the config's only pool's state.
+func stateKeyOf(t testing.TB, h *wasmhost.Host) string {
+	t.Helper()
+	var keys []string
+	for _, k := range h.SharedKeys() {
+		if strings.HasSuffix(k, "/state") {
+			keys = append(keys, k)
+		}
+	}
+	require.Len(t, keys, 1)
+	return keys[0]
+}
+
 func stateOf(t testing.TB, h *wasmhost.Host, key string, n int) failover.Pool {
 	t.Helper()
 	v, _, ok := h.SharedData(key)

@@ -33,7 +33,11 @@ type mtoken struct {
 func (m *model) settle(i int, now int64) {
 	t := &m.tokens[i]
 	if t.status != failover.Available && t.until > 0 && t.until <= now {
-		*t = mtoken{demotions: t.demotions, restorations: t.restorations + 1}
+		back := mtoken{demotions: t.demotions, restorations: t.restorations + 1}
+		if t.status == failover.Cooling {
+			back.failures = t.failures // a rest does not forgive earlier failures
+		}
+		*t = back
 	}
 }
 
@@ -48,7 +52,7 @@ func (m *model) outcome(i, code int, retryAfterMs, now int64) {
 	t := &m.tokens[i]
 	switch {
 	case code == 200:
-		if t.status == failover.Available {
+		if t.status != failover.Unhealthy {
 			t.failures = 0
 		}
 	case code == 401 || code == 402:
@@ -57,12 +61,12 @@ func (m *model) outcome(i, code int, retryAfterMs, now int64) {
 		}
 	case code == 429:
 		if t.status == failover.Available {
-			*t = mtoken{status: failover.Cooling, until: now + retryAfterMs, demotions: t.demotions + 1, restorations: t.restorations}
+			*t = mtoken{status: failover.Cooling, until: now + retryAfterMs, failures: t.failures, demotions: t.demotions + 1, restorations: t.restorations}
 		} else if t.status == failover.Cooling && now+retryAfterMs > t.until {
 			t.until = now + retryAfterMs
 		}
 	case code == 0 || code >= 500:
-		if t.status == failover.Available {
+		if t.status != failover.Unhealthy {
 			t.failures++
 			if t.failures >= m.threshold {
 				m.demote(i)
@@ -113,8 +117,12 @@ func TestInterleaving_RandomSchedulesMatchSequentialModel(t *testing.T) {
 	// reset tick phases, so a schedule behaves the same alone (TF_SEED).
 	env := &schedule{}
 	h, err := wasmhost.New(wasmhost.Options{Config: []byte(`provider: {type: openai, apiTokens: [x]}`), Workers: 4, SkipCanary: true,
-		Clusters:        map[string]wasmhost.Cluster{"llm": func(r *wasmhost.UpstreamRequest) wasmhost.Reply { return env.cluster(r) }},
-		BeforeSharedSet: func(vm *wasmhost.VM, key string) { env.beforeSet(vm, key) },
+		Clusters: map[string]wasmhost.Cluster{"llm": func(r *wasmhost.UpstreamRequest) wasmhost.Reply { return env.cluster(r) }},
+		BeforeSharedSet: func(vm *wasmhost.VM, key string) {
+			if env.beforeSet != nil {
+				env.beforeSet(vm, key)
+			}
+		},
 		AfterCallDelivered: func(req *wasmhost.UpstreamRequest, r wasmhost.Reply, live bool) {
 			env.afterCall(req, r, live)
 		},
@@ -160,17 +168,17 @@ func runSchedule(t *testing.T, h *wasmhost.Host, env *schedule, seed int64) bool
 		var r wasmhost.Reply
 		switch code {
 		case 0:
-			r = wasmhost.Reply{Reset: true}
+			r = wasmhost.Reply{Fault: wasmhost.FaultRemoteReset}
 		case 429:
 			r = wasmhost.Status(429, [2]string{"retry-after", strconv.FormatInt(retry/1000, 10)})
 		default:
 			r = wasmhost.Status(code)
 		}
 		if err := s.Respond(r); err != nil {
-			fail("respond: %v", err)
+			fail("respond: %v (response %+v, upstream %+v)", err, s.Response, s.Upstream)
 			return
 		}
-		m.outcome(p.token(s.Upstream), code, retry, h.Now().UnixMilli())
+		m.outcome(p.token(s.Upstream), code, retry, h.ProcessMs())
 	}
 	probeOK := map[*wasmhost.UpstreamRequest]bool{}
 	var leaseKey string
@@ -205,7 +213,7 @@ func runSchedule(t *testing.T, h *wasmhost.Host, env *schedule, seed int64) bool
 	}
 	env.afterCall = func(req *wasmhost.UpstreamRequest, _ wasmhost.Reply, live bool) {
 		if live && p.token(req) >= 0 {
-			m.probe(p.token(req), probeOK[req], h.Now().UnixMilli())
+			m.probe(p.token(req), probeOK[req], h.ProcessMs())
 		}
 	}
 	vms := h.VMs()
@@ -246,7 +254,9 @@ func runSchedule(t *testing.T, h *wasmhost.Host, env *schedule, seed int64) bool
 		}
 		checkAgainstModel(h, key, m, fail)
 	}
-	for _, s := range inflight { // drain, so the next schedule starts clean
+	for len(inflight) > 0 { // drain, so the next schedule starts clean (respond may drain some itself)
+		s := inflight[0]
+		inflight = inflight[1:]
 		respond(s)
 	}
 	for _, vm := range vms {
@@ -267,12 +277,16 @@ func checkAgainstModel(h *wasmhost.Host, key string, m *model, fail func(string,
 		fail("state does not decode: %v", err)
 		return
 	}
-	now := h.Now().UnixMilli()
+	now := h.ProcessMs()
 	for i := range m.tokens {
 		m.settle(i, now)
 		got := st.Tokens[i]
 		if got.Status != failover.Available && got.Until > 0 && got.Until <= now {
-			got = failover.Token{Status: failover.Available, Demotions: got.Demotions, Restorations: got.Restorations + 1}
+			back := failover.Token{Status: failover.Available, Demotions: got.Demotions, Restorations: got.Restorations + 1}
+			if got.Status == failover.Cooling {
+				back.Failures = got.Failures
+			}
+			got = back
 		}
 		want := m.tokens[i]
 		if got.Status != want.status || got.Failures != want.failures || got.ProbeSuccesses != want.okProbes ||

@@ -45,6 +45,15 @@ type poolMetrics struct {
 	leaseChanges metric
 	allDown      metric
 	retries      metric
+	// probesNotSent counts probes that found no cluster to go through.
+	probesNotSent metric
+	// modelUnmapped counts request bodies whose model was left as sent:
+	// longer than modelscan.MaxValueBytes, or not a string.
+	modelUnmapped metric
+	// refused counts requests answered 400 because their body could
+	// bypass the mapping (a second top-level model key, not UTF-8 JSON,
+	// an encoded body).
+	refused metric
 }
 
 // metricName keeps names bounded and Prometheus-safe.
@@ -77,6 +86,9 @@ func newPoolMetrics(host abi.Host, pool string, n int) *poolMetrics {
 	m.leaseChanges = def(abi.MetricCounter, pool, "lease_changes")
 	m.allDown = def(abi.MetricCounter, pool, "all_tokens_down")
 	m.retries = def(abi.MetricCounter, pool, "retries")
+	m.probesNotSent = def(abi.MetricCounter, pool, "probes_not_sent")
+	m.modelUnmapped = def(abi.MetricCounter, pool, "model_unmapped")
+	m.refused = def(abi.MetricCounter, pool, "requests_refused")
 	for i := range m.tokens {
 		tok := fmt.Sprintf("token%d", i)
 		t := &m.tokens[i]

@@ -8,30 +8,39 @@ import (
 	"github.com/token-failover/token-failover/provider"
 )
 
-// OnTick implements abi.PluginContext. Every VM tries to take or renew each
-// pool's lease; only the holder expires cooled tokens and probes.
+// OnTick implements abi.PluginContext. Only the VM's current root works on
+// the pools (an older one, kept alive by a reload until its streams end,
+// only flushes its counters): every VM tries to take or renew each pool's
+// lease; only the holder expires cooled tokens and probes.
 func (r *Root) OnTick() {
-	now := nowMs()
 	for _, p := range r.pools {
 		p.metrics.flush()
-		if p.cfg.Failover.Enabled {
+	}
+	if !r.current() {
+		return
+	}
+	r.vm.refreshLogLevel()
+	r.vm.refreshStickyKey()
+	now := r.host.ProcessMs()
+	for _, p := range r.pools {
+		if p.failover() != nil {
 			r.tickPool(p, now)
 		}
 	}
 }
 
-func (r *Root) tickPool(p *poolRuntime, now int64) {
-	held, changed, err := failover.AcquireLease(r.store, p.leaseKey, r.vm.ID, now, LeaseTTLTicks*r.tickMs)
+func (r *Root) tickPool(p *pool, now int64) {
+	held, changed, err := failover.AcquireLease(r.store, p.leaseKey, r.leaseID, now, LeaseTTLTicks*r.tickMs)
 	if err != nil {
-		r.logf(abi.LogWarn, "pool %s: %v", p.cfg.Name, err)
+		r.logf(abi.LogWarn, "pool %s: %v", p.name, err)
 		return
 	}
 	if held != p.leader {
-		if held {
-			r.logf(abi.LogInfo, "pool %s: this VM (%s) now holds the probe lease", p.cfg.Name, r.vm.ID[:8])
-		} else {
-			r.logf(abi.LogInfo, "pool %s: this VM (%s) lost the probe lease", p.cfg.Name, r.vm.ID[:8])
+		verb := "now holds"
+		if !held {
+			verb = "lost"
 		}
+		r.logf(abi.LogInfo, "pool %s: this VM (%s, root %d) %s the probe lease", p.name, r.vm.ID[:8], r.id, verb)
 		p.leader = held
 	}
 	if changed {
@@ -41,90 +50,130 @@ func (r *Root) tickPool(p *poolRuntime, now int64) {
 		return
 	}
 	var restored []int
-	state, _, err := failover.UpdatePool(r.store, p.stateKey, len(p.cfg.Tokens), func(s *failover.Pool) bool {
+	state, _, err := failover.UpdatePool(r.store, p.stateKey, len(p.tokens), func(s *failover.Pool) bool {
 		restored = s.Expire(now)
 		return len(restored) > 0
 	})
 	if err != nil {
-		r.logf(abi.LogWarn, "pool %s: cannot expire cooldowns: %v", p.cfg.Name, err)
+		r.logf(abi.LogWarn, "pool %s: cannot expire cooldowns: %v", p.name, err)
 		return
 	}
 	for _, i := range restored {
-		r.logf(abi.LogInfo, "pool %s: token %s restored: cooldown over", p.cfg.Name, p.cfg.Tokens[i])
+		r.logf(abi.LogInfo, "pool %s: token %s restored: cooldown over", p.name, p.tokens[i])
 		p.metrics.inc(p.metrics.tokens[i].restorations)
 	}
 	p.metrics.publish(state, now)
 	for _, i := range state.ProbeDue(now) {
-		if !p.probing[i] {
-			r.sendProbe(p, i, state.Tokens[i].Target)
-		}
+		r.probe(p, i, now)
 	}
 }
 
-// sendProbe asks the provider whether token i works again, through the
-// cluster, authority and path recorded when it was demoted.
-func (r *Root) sendProbe(p *poolRuntime, i int, t failover.Target) {
-	tok := p.cfg.Tokens[i]
-	if t.Cluster == "" {
-		r.logf(abi.LogWarn, "pool %s: token %s has no recorded cluster; cannot probe", p.cfg.Name, tok)
-		r.applyProbe(p, i, false, "no cluster")
+// probe claims token i's due probe in the shared state (so no other VM
+// probes it meanwhile, even after a lease hand-over) and sends it through
+// the cluster recorded when the token was demoted, falling back to the
+// pool's last good cluster when that one is unknown or gone.
+func (r *Root) probe(p *pool, i int, now int64) {
+	f := p.failover()
+	var target failover.Target
+	var fallback string
+	claimed := false
+	_, _, err := failover.UpdatePool(r.store, p.stateKey, len(p.tokens), func(s *failover.Pool) bool {
+		claimed = s.ClaimProbe(i, now, f.HealthCheckTimeout)
+		target, fallback = s.Tokens[i].Target, s.Cluster
+		return claimed
+	})
+	if err != nil || !claimed {
 		return
 	}
-	model := p.cfg.Failover.HealthCheckModel
-	if model != "" {
-		model = p.cfg.Mapping.Map(model)
+	state := p.read(r)
+	tok := p.tokens[i]
+	pt := provider.ProbeTarget{Authority: target.Authority, Path: target.Path, Model: target.Model,
+		Free: state.Tokens[i].Reason == failover.ReasonAuth}
+	b := p.primary()
+	if pt.Model == "" && f.HealthCheckModel != "" {
+		pt.Model = b.cfg.Mapping.Map(f.HealthCheckModel)
 	}
-	pr := p.cfg.Provider.Probe(provider.Head{Authority: t.Authority, Path: t.Path}, tok.Secret(), model)
+	if pt.Authority == "" || pt.Path == "" {
+		head := provider.Head{Method: "POST", Path: "/v1/chat/completions"}
+		b.cfg.Provider.Rewrite(&head)
+		pt.Authority, pt.Path = head.Authority, head.Path
+	}
+	pr := b.cfg.Provider.Probe(pt, tok.Secret())
 	headers := make([]abi.HeaderPair, 0, 3+len(pr.Headers))
 	headers = append(headers, abi.HeaderPair{":method", pr.Method}, abi.HeaderPair{":path", pr.Path}, abi.HeaderPair{":authority", pr.Authority})
 	headers = append(headers, pr.Headers...)
-	id, err := r.host.HTTPCall(t.Cluster, headers, pr.Body, nil, uint32(p.cfg.Failover.HealthCheckTimeout))
-	if err != nil {
-		r.logf(abi.LogWarn, "pool %s: probe of token %s via cluster %s not sent: %v", p.cfg.Name, tok, t.Cluster, err)
-		r.applyProbe(p, i, false, "not sent")
+	var id uint32
+	sent := ""
+	for _, cluster := range [...]string{target.Cluster, fallback} {
+		if cluster == "" || cluster == sent {
+			continue
+		}
+		if id, err = r.host.HTTPCall(cluster, headers, pr.Body, nil, uint32(f.HealthCheckTimeout)); err == nil {
+			sent = cluster
+			break
+		}
+		r.logf(abi.LogWarn, "pool %s: probe of token %s via cluster %q not sent: %v", p.name, tok, cluster, err)
+	}
+	if sent == "" {
+		// Not a failed probe: nothing was asked. The claim expires after the
+		// probe timeout and the next tick tries again.
+		p.metrics.inc(p.metrics.probesNotSent)
+		r.logf(abi.LogWarn, "pool %s: token %s has no cluster to probe through (recorded %q, pool's last %q); retrying in %dms",
+			p.name, tok, target.Cluster, fallback, f.HealthCheckTimeout)
 		return
 	}
-	p.probing[i] = true
-	r.probes[id] = probeCall{pool: p, token: i}
-	r.logf(abi.LogDebug, "pool %s: probing token %s: %s %s%s via %s", p.cfg.Name, tok, pr.Method, pr.Authority, pr.Path, t.Cluster)
+	r.calls[id] = call{pool: p, token: i}
+	r.logf(abi.LogDebug, "pool %s: probing token %s: %s %s%s via %s", p.name, tok, pr.Method, pr.Authority, pr.Path, sent)
 }
 
 // OnHTTPCallResponse implements abi.PluginContext: a retry's or a probe's
 // answer.
 func (r *Root) OnHTTPCallResponse(callID uint32, numHeaders, bodySize, _ int) {
-	if s, ok := r.retries[callID]; ok {
-		delete(r.retries, callID)
-		s.onRetryResponse(numHeaders, bodySize)
-		return
-	}
-	call, ok := r.probes[callID]
+	c, ok := r.calls[callID]
 	if !ok {
 		return
 	}
-	delete(r.probes, callID)
-	delete(call.pool.probing, call.token)
+	delete(r.calls, callID)
+	if c.retry != nil {
+		c.retry.onAnswer(numHeaders, bodySize)
+		return
+	}
 	if numHeaders == 0 {
 		code, _, _ := r.host.GetStatus()
-		r.applyProbe(call.pool, call.token, false, "call failed, status "+strconv.Itoa(int(code)))
+		r.applyProbe(c.pool, c.token, false, "call failed, status "+strconv.Itoa(int(code)))
 		return
 	}
 	status, _ := r.host.GetHeader(abi.MapHTTPCallResponseHeaders, ":status")
 	code, _ := strconv.Atoi(status)
-	r.applyProbe(call.pool, call.token, code >= 200 && code < 300, "status "+status)
+	resp := failover.Response{Status: code, Dialect: c.pool.primary().cfg.Provider.Type()}
+	if code >= 400 {
+		resp.Body, _ = r.host.GetBuffer(abi.BufferHTTPCallResponse, 0, min(bodySize, failover.MaxErrorBody))
+	}
+	o := failover.Classify(resp, c.pool.failover().Patterns, r.host.WallMs())
+	// A probe succeeds on a 2xx. An answer that only blames the probe
+	// request (a 400 for a parameter that model does not take) also shows
+	// the key is accepted again, except for a quota demotion, which only a
+	// real answer lifts.
+	ok = o.Class == failover.ClassSuccess
+	if o.Class == failover.ClassIgnore && c.pool.read(r).Tokens[c.token].Reason != failover.ReasonQuota {
+		ok = true
+	}
+	r.applyProbe(c.pool, c.token, ok, o.Why)
 }
 
-func (r *Root) applyProbe(p *poolRuntime, i int, ok bool, detail string) {
-	now := nowMs()
+func (r *Root) applyProbe(p *pool, i int, ok bool, detail string) {
+	now := r.host.ProcessMs()
+	f := p.failover()
 	var c failover.Change
-	state, _, err := failover.UpdatePool(r.store, p.stateKey, len(p.cfg.Tokens), func(s *failover.Pool) bool {
-		c = s.RecordProbe(i, ok, p.cfg.Failover.Settings, now)
+	state, _, err := failover.UpdatePool(r.store, p.stateKey, len(p.tokens), func(s *failover.Pool) bool {
+		c = s.RecordProbe(i, ok, f.Settings, now)
 		return c.Changed
 	})
 	if err != nil {
-		r.logf(abi.LogWarn, "pool %s: probe result for token %s dropped: %v", p.cfg.Name, p.cfg.Tokens[i], err)
+		r.logf(abi.LogWarn, "pool %s: probe result for token %s dropped: %v", p.name, p.tokens[i], err)
 		return
 	}
-	tok := p.cfg.Tokens[i]
+	tok := p.tokens[i]
 	if ok {
 		p.metrics.inc(p.metrics.tokens[i].probesOK)
 	} else {
@@ -132,13 +181,15 @@ func (r *Root) applyProbe(p *poolRuntime, i int, ok bool, detail string) {
 	}
 	switch {
 	case c.Restored:
-		r.logf(abi.LogInfo, "pool %s: token %s restored: probe succeeded (%s)", p.cfg.Name, tok, detail)
+		r.logf(abi.LogInfo, "pool %s: token %s restored: probe succeeded (%s)", p.name, tok, detail)
 		p.metrics.inc(p.metrics.tokens[i].restorations)
-		p.metrics.publish(state, now)
+		if r.current() {
+			p.metrics.publish(state, now)
+		}
 	case c.Changed && ok:
-		r.logf(abi.LogInfo, "pool %s: token %s probe succeeded (%s), %d/%d", p.cfg.Name, tok, detail,
-			state.Tokens[i].ProbeSuccesses, p.cfg.Failover.Settings.SuccessThreshold)
+		r.logf(abi.LogInfo, "pool %s: token %s probe succeeded (%s), %d/%d", p.name, tok, detail,
+			state.Tokens[i].ProbeSuccesses, f.Settings.SuccessThreshold)
 	case c.Changed:
-		r.logf(abi.LogInfo, "pool %s: token %s probe failed (%s); next in %dms", p.cfg.Name, tok, detail, state.Tokens[i].NextProbe-now)
+		r.logf(abi.LogInfo, "pool %s: token %s probe failed (%s); next in %dms", p.name, tok, detail, state.Tokens[i].NextProbe-now)
 	}
 }

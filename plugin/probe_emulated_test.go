@@ -24,14 +24,14 @@ func holderVM(t testing.TB, h *wasmhost.Host, key string) (string, bool) {
 		v, _, _ := h.SharedData(k)
 		var l failover.Lease
 		require.NoError(t, json.Unmarshal(v, &l))
-		if l.Expires <= h.Now().UnixMilli() {
+		if l.Expires <= h.ProcessMs() {
 			return "", false
 		}
 		for _, vm := range h.VMs() {
 			logs := vm.Logs()
 			for i := len(logs) - 1; i >= 0; i-- {
 				if strings.Contains(logs[i].Message, "probe lease") {
-					if strings.Contains(logs[i].Message, "now holds") && strings.Contains(logs[i].Message, "("+l.Holder[:8]+")") {
+					if strings.Contains(logs[i].Message, "now holds") && strings.Contains(logs[i].Message, "("+l.Holder[:8]+",") {
 						return vm.Name(), true
 					}
 					break
@@ -74,11 +74,9 @@ func TestProbes_OneHolderTakeoverAndConsecutiveSuccesses(t *testing.T) {
 	first := probes[0]
 	require.Equal(t, "llm", first.Cluster, "through the route's cluster")
 	require.Equal(t, "api.openai.com", first.Header(":authority"))
-	require.Equal(t, "/v1/chat/completions", first.Header(":path"))
-	require.Equal(t, "POST", first.Header(":method"))
+	require.Equal(t, "/v1/models", first.Header(":path"), "a revoked key is probed with the free model list")
+	require.Equal(t, "GET", first.Header(":method"))
 	require.Equal(t, "Bearer "+threeTokens[1], first.Header("authorization"), "the token's own auth")
-	require.Contains(t, string(first.Body), `"model":"mapped-probe-model"`)
-	require.Contains(t, string(first.Body), `"max_tokens":1`)
 
 	// The holder's thread gets stuck: another VM takes the lease within the TTL.
 	holder, _ := holderVM(t, h, "")
@@ -160,8 +158,7 @@ func TestReload_BadConfigIsRefusedNamingTheField(t *testing.T) {
 func TestCorruptState_IsLoggedAndRewritten(t *testing.T) {
 	p := newProvider(threeTokens...)
 	h := start(t, cfg(""), p)
-	key := h.SharedKeys()[len(h.SharedKeys())-1]
-	require.True(t, strings.HasSuffix(key, "/state"))
+	key := stateKeyOf(t, h)
 	require.True(t, h.SetSharedData(key, []byte("{not json"), 0))
 	ok, err := h.Reload([]byte(cfg("")))
 	require.NoError(t, err)
@@ -180,10 +177,10 @@ func TestMetrics_BoundedNamesAndCounts(t *testing.T) {
 	advance(t, h, 1100*time.Millisecond)
 	names := map[string]uint64{}
 	for _, m := range h.Metrics() {
-		require.Regexp(t, `^tokenfailover\.main\.(token[0-2]\.[a-z_]+|available_tokens|lease_changes|all_tokens_down|retries)$`, m.Name)
+		require.Regexp(t, `^tokenfailover\.main\.(token[0-2]\.[a-z_]+|available_tokens|lease_changes|all_tokens_down|retries|probes_not_sent|model_unmapped|requests_refused)$`, m.Name)
 		names[m.Name] = m.Value
 	}
-	require.Len(t, names, 4+3*10, "a fixed set per pool and token")
+	require.Len(t, names, 7+3*10, "a fixed set per pool and token")
 	require.Equal(t, uint64(30), names["tokenfailover.main.token0.requests"]+names["tokenfailover.main.token1.requests"]+names["tokenfailover.main.token2.requests"])
 	require.Equal(t, uint64(1), names["tokenfailover.main.token1.failures_auth"])
 	require.Equal(t, uint64(1), names["tokenfailover.main.token1.demotions"])
@@ -191,4 +188,59 @@ func TestMetrics_BoundedNamesAndCounts(t *testing.T) {
 	require.Equal(t, uint64(1), names["tokenfailover.main.lease_changes"])
 	require.Equal(t, uint64(2), names["tokenfailover.main.token1.state"], "unhealthy")
 	require.Equal(t, uint64(0), names["tokenfailover.main.token0.state"])
+}
+
+// TestProbes_AskWhatFailed: a probe tries what demoted the token. A revoked
+// key (401) is probed with the free model list; a key out of quota (402) or
+// failing with 5xx is asked for one token of the model it failed on, on the
+// path it failed on (a free model list would answer 200 and restore a key
+// that still cannot serve); with no model known, the mapped
+// healthCheckModel.
+func TestProbes_AskWhatFailed(t *testing.T) {
+	tests := []struct {
+		name       string
+		status     int
+		path, body string
+		probePath  string
+		probeModel string
+	}{
+		{"401 free list", 401, "/v1/chat/completions", `{"model":"gpt-4o","messages":[]}`, "/v1/models", ""},
+		{"402 the failed model", 402, "/v1/chat/completions", `{"model":"gpt-4o","messages":[]}`, "/v1/chat/completions", `"model":"mapped-4o"`},
+		{"5xx on embeddings", 500, "/v1/embeddings", `{"model":"text-embedding-3-small","input":"x"}`, "/v1/embeddings", `"model":"text-embedding-3-small","input":"ping"`},
+		{"no model: healthCheckModel", 402, "/v1/chat/completions", `{"messages":[]}`, "/v1/chat/completions", `"model":"mapped-probe-model"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newProvider(threeTokens...)
+			var probes []*wasmhost.UpstreamRequest
+			p.set(0, func(r *wasmhost.UpstreamRequest) wasmhost.Reply {
+				if r.HTTPCall {
+					probes = append(probes, r)
+					return wasmhost.OK()
+				}
+				return wasmhost.Status(tc.status)
+			})
+			h := start(t, `provider: {type: openai, apiTokens: [`+strings.Join(threeTokens, ", ")+`], tokenSelection: round-robin,
+  modelMapping: {"gpt-3": "mapped-probe-model", "gpt-4o": "mapped-4o"},
+  failover: {enabled: true, failureThreshold: 1, healthCheckInterval: 1000, healthCheckModel: gpt-3}}`, p)
+			req := wasmhost.Request{Headers: []wasmhost.Pair{{":method", "POST"}, {":path", tc.path}, {":authority", "gw"},
+				{"content-type", "application/json"}}, Body: []byte(tc.body)}
+			for i := 0; p.count(0, false) == 0; i++ {
+				do(t, h.Workers()[i%4], req)
+			}
+			require.Equal(t, failover.Unhealthy, state(t, h, 3).Tokens[0].Status)
+			advance(t, h, 1500*time.Millisecond)
+			require.Len(t, probes, 1)
+			require.Equal(t, tc.probePath, probes[0].Header(":path"))
+			require.Equal(t, "Bearer "+threeTokens[0], probes[0].Header("authorization"))
+			if tc.probeModel == "" {
+				require.Equal(t, "GET", probes[0].Header(":method"))
+				require.Empty(t, probes[0].Body)
+				return
+			}
+			require.Equal(t, "POST", probes[0].Header(":method"))
+			require.Contains(t, string(probes[0].Body), tc.probeModel)
+			require.Equal(t, failover.Available, state(t, h, 3).Tokens[0].Status, "restored by the probe")
+		})
+	}
 }

@@ -2,196 +2,306 @@ package plugin
 
 import (
 	"strconv"
-	"strings"
 
 	"github.com/token-failover/token-failover/abi"
 	"github.com/token-failover/token-failover/failover"
 	"github.com/token-failover/token-failover/provider"
 )
 
-// retryState is one request's retryOnFailure bookkeeping: the request as
-// sent (so a retry re-sends it unchanged but for the auth header), the
-// tokens that already failed it, and the answer a retry settled on.
-type retryState struct {
-	headers     []abi.HeaderPair // as sent, minus auth and framing headers
-	head        provider.Head
-	body        []byte
-	bodyOK      bool // the whole body is kept (not over maxBodyBytes)
-	tried       map[int]bool
-	attempts    int
-	deadline    int64
-	token       int    // token of the retry in flight
-	cluster     string // the route's cluster, read in the stream's context
-	replacement []byte
+// retry is one request's retryOnFailure bookkeeping. A proxy-wasm filter
+// cannot ask the router to try again, so it holds the failed answer (Pause
+// on response headers), re-sends the request itself through the route's
+// cluster with a token that has not failed it, and then replaces the held
+// headers (effective context) and, once Envoy hands the held body to this
+// filter, the body and trailers.
+//
+// It exists only while a retry is possible: it is dropped as soon as the
+// response headers say no retry will happen, so a long stream holds no
+// copy of its request.
+type retry struct {
+	s *stream
+	// headers are the request headers as the client sent them; auth names
+	// the provider's auth headers, replaced on every attempt.
+	headers []abi.HeaderPair
+	auth    []abi.HeaderPair
+	// body is the one copy of the request body as sent upstream, kept up to
+	// maxBodyBytes; bodyOK is false once it is over (no retry then).
+	body     []byte
+	bodyOK   bool
+	trailers []abi.HeaderPair
+	tried    []int
+	attempts int
+	deadline int64 // process ms: the first failure plus retryTimeout
+	// token, sentAt and timeout describe the call in flight (inflight).
+	token    int
+	sentAt   int64
+	timeout  int64
+	inflight bool
+	// settled is set once a retry's answer replaced the held headers: the
+	// held body and trailers are swapped for answer's when Envoy hands them
+	// to the filter.
+	settled bool
+	answer  *callAnswer
+}
+
+// callAnswer is a retry's answer as it will reach the client.
+type callAnswer struct {
+	body     []byte
+	trailers []abi.HeaderPair
+}
+
+func newRetry(s *stream, headers, auth []abi.HeaderPair) *retry {
+	return &retry{s: s, headers: headers, auth: auth, bodyOK: true, token: -1}
 }
 
 // framing headers are set by the host for each request it sends.
-var framing = map[string]bool{"content-length": true, "transfer-encoding": true}
+func framing(name string) bool { return name == "content-length" || name == "transfer-encoding" }
 
-func newRetryState(orig []abi.HeaderPair, creds []string, auth []abi.HeaderPair, sent, origHead provider.Head) *retryState {
-	drop := map[string]bool{}
-	for _, c := range creds {
-		drop[c] = true
+// keep appends a body chunk as it goes upstream, up to maxBodyBytes.
+func (rt *retry) keep(chunk []byte, err error) {
+	if !rt.bodyOK || len(chunk) == 0 {
+		return
 	}
-	for _, a := range auth {
-		drop[a[0]] = true
+	limit := int(rt.s.block.cfg.Retry.MaxBodyBytes)
+	if err != nil || len(rt.body)+len(chunk) > limit {
+		rt.bodyOK, rt.body = false, nil
+		rt.s.root.logf(abi.LogDebug, "pool %s: request body over retryOnFailure.maxBodyBytes (%d); it will not be retried",
+			rt.s.block.pool.name, limit)
+		return
 	}
-	headers := make([]abi.HeaderPair, 0, len(orig))
-	for _, h := range orig {
+	rt.body = append(rt.body, chunk...)
+}
+
+// keepTrailers copies the request's trailers for a retry.
+func (rt *retry) keepTrailers() {
+	t, err := rt.s.root.host.GetHeaders(abi.MapRequestTrailers)
+	if err != nil {
+		rt.bodyOK = false
+		return
+	}
+	rt.trailers = t
+}
+
+// inFlight tells whether a retry call is out.
+func (rt *retry) inFlight() bool { return rt.inflight }
+
+// wanted tells whether a failed answer (its headers just arrived) should
+// be retried: only when the whole request was seen and kept (an upstream
+// that answered early never read all of it), the answer has a body to
+// replace, attempts are left, and the answer says the token (or the
+// provider's connection) failed — Envoy's own refusals are not retried.
+func (rt *retry) wanted(endOfStream bool) bool {
+	s := rt.s
+	c := s.block.cfg.Retry
+	if !s.requestDone || !rt.bodyOK || endOfStream || int64(rt.attempts) >= c.MaxRetries {
+		return false
+	}
+	if d := s.resp.details; d != "" && d != "via_upstream" {
+		return failover.ProviderFault(d)
+	}
+	if c.Patterns != nil {
+		return c.Patterns.Match(s.resp.status)
+	}
+	return s.block.cfg.Failover.Patterns.Failing(s.resp.status)
+}
+
+// start sends the request again with a token that has not failed it,
+// through the route's cluster. False when no such token is usable, time is
+// up, or the call cannot be made (the failed answer then goes through).
+func (rt *retry) start() bool {
+	s := rt.s
+	r, b := s.root, s.block
+	now := r.host.ProcessMs()
+	if rt.attempts == 0 {
+		rt.deadline = now + b.cfg.Retry.TimeoutMs
+		rt.tried = append(rt.tried, s.token)
+		if s.routeCluster() == "" {
+			return false
+		}
+	}
+	if now >= rt.deadline {
+		return false
+	}
+	state := b.pool.static
+	if b.cfg.Failover.Enabled {
+		state = b.pool.read(r)
+	}
+	tok, allDown, _ := state.Pick(now, rt.untried, s.chooser(""))
+	if tok < 0 || allDown {
+		return false
+	}
+	headers := make([]abi.HeaderPair, 0, len(rt.headers)+len(rt.auth))
+	for _, h := range rt.headers {
 		switch {
-		case drop[h[0]] || framing[h[0]]:
+		case provider.StripFromClient(h[0]) || setsHeader(rt.auth, h[0]) || framing(h[0]):
 		case h[0] == ":authority":
-			headers = append(headers, abi.HeaderPair{h[0], sent.Authority})
+			headers = append(headers, abi.HeaderPair{h[0], s.sent.Authority})
 		case h[0] == ":path":
-			headers = append(headers, abi.HeaderPair{h[0], sent.Path})
+			headers = append(headers, abi.HeaderPair{h[0], s.sent.Path})
 		default:
 			headers = append(headers, h)
 		}
 	}
-	return &retryState{headers: headers, head: sent, bodyOK: true, tried: map[int]bool{}}
-}
-
-// captureChunk keeps a copy of a request body chunk passing through, up to
-// maxBodyBytes; beyond it the request is not retried.
-func (s *stream) captureChunk(size int) {
-	rs := s.retry
-	if rs == nil || !rs.bodyOK || size == 0 {
-		return
-	}
-	if len(rs.body)+size > int(s.pool.cfg.Retry.MaxBodyBytes) {
-		rs.bodyOK, rs.body = false, nil
-		s.root.logf(abi.LogDebug, "pool %s: request body over retryOnFailure.maxBodyBytes (%d); it will not be retried",
-			s.pool.cfg.Name, s.pool.cfg.Retry.MaxBodyBytes)
-		return
-	}
-	chunk, err := s.root.host.GetBuffer(abi.BufferRequestBody, 0, size)
+	headers = append(headers, b.cfg.Provider.Auth(s.sent, b.cfg.Tokens[tok].Secret())...)
+	timeout := rt.deadline - now
+	id, err := r.host.HTTPCall(s.cluster, headers, rt.body, rt.trailers, uint32(timeout))
 	if err != nil {
-		rs.bodyOK, rs.body = false, nil
-		return
-	}
-	rs.body = append(rs.body, chunk...)
-}
-
-// keepBody records the whole (possibly model-mapped) body.
-func (rs *retryState) keepBody(s *stream, body []byte) {
-	if rs == nil {
-		return
-	}
-	if len(body) > int(s.pool.cfg.Retry.MaxBodyBytes) {
-		rs.bodyOK, rs.body = false, nil
-		return
-	}
-	rs.body = append([]byte(nil), body...)
-}
-
-// wanted tells whether a failed answer should be retried on another token.
-// A response without a body cannot carry a retry's body, so it is not held.
-func (rs *retryState) wanted(s *stream, o failover.Outcome, code int, endOfStream bool) bool {
-	c := s.pool.cfg.Retry
-	if !rs.bodyOK || endOfStream || int64(rs.attempts) >= c.MaxRetries {
+		r.logf(abi.LogWarn, "pool %s: retry on token %s not sent: %v", b.pool.name, b.pool.tokens[tok], err)
 		return false
 	}
-	if c.Patterns != nil {
-		return c.Patterns.Match(code)
-	}
-	return o.Class != failover.ClassSuccess && o.Class != failover.ClassIgnore
-}
-
-// startRetry sends the request again, with a token that has not failed it,
-// through the route's cluster. False when no such token is usable or the
-// call cannot be made (the failed answer then goes to the client).
-func (s *stream) startRetry() bool {
-	r, p, rs := s.root, s.pool, s.retry
-	now := nowMs()
-	if rs.attempts == 0 {
-		rs.deadline = now + p.cfg.Retry.TimeoutMs
-		rs.tried[s.token] = true
-		cluster, err := r.host.GetProperty("xds", "cluster_name")
-		if err != nil || len(cluster) == 0 {
-			return false
-		}
-		rs.cluster = string(cluster)
-	}
-	if now >= rs.deadline {
-		return false
-	}
-	state := p.static
-	if p.cfg.Failover.Enabled {
-		state, _ = p.cache.Read(r.store, p.stateKey, len(p.cfg.Tokens))
-	}
-	tok, allDown, _ := state.Pick(now, func(i int) bool { return !rs.tried[i] }, s.chooser(""))
-	if tok < 0 || allDown {
-		return false
-	}
-	headers := append([]abi.HeaderPair(nil), rs.headers...)
-	headers = append(headers, p.cfg.Provider.Auth(rs.head, p.cfg.Tokens[tok].Secret())...)
-	id, err := r.host.HTTPCall(rs.cluster, headers, rs.body, nil, uint32(rs.deadline-now))
-	if err != nil {
-		r.logf(abi.LogWarn, "pool %s: retry on token %s not sent: %v", p.cfg.Name, p.cfg.Tokens[tok], err)
-		return false
-	}
-	rs.attempts++
-	rs.tried[tok] = true
-	rs.token = tok
-	r.retries[id] = s
-	p.metrics.request(tok)
-	p.metrics.inc(p.metrics.retries)
-	r.logf(abi.LogDebug, "pool %s: retrying on token %s (attempt %d)", p.cfg.Name, p.cfg.Tokens[tok], rs.attempts)
+	rt.attempts++
+	rt.tried = append(rt.tried, tok)
+	rt.token, rt.sentAt, rt.timeout, rt.inflight = tok, now, timeout, true
+	r.calls[id] = call{pool: b.pool, token: tok, retry: rt}
+	b.pool.metrics.request(tok)
+	b.pool.metrics.inc(b.pool.metrics.retries)
+	r.logf(abi.LogDebug, "pool %s: retrying on token %s (attempt %d)", b.pool.name, b.pool.tokens[tok], rt.attempts)
 	return true
 }
 
-// onRetryResponse handles a retry's answer on the root context: it feeds
-// the failure policy, retries again if allowed, else settles the held
-// response with this answer (success or the last failure) and resumes it.
-func (s *stream) onRetryResponse(numHeaders, bodySize int) {
-	r, p, rs := s.root, s.pool, s.retry
-	host := r.host
+func (rt *retry) untried(i int) bool {
+	for _, t := range rt.tried {
+		if t == i {
+			return false
+		}
+	}
+	return true
+}
+
+// timeoutSlackMs absorbs clock granularity when telling a retry's own
+// timeout from a provider's 504.
+const timeoutSlackMs = 5
+
+// onAnswer handles a retry's answer on the root context. Every attempt's
+// outcome feeds the failure policy (with the probe target of the stream);
+// a failure is retried again while attempts and time are left; the client
+// gets the first success or the last failure. A retry that timed out
+// charges nobody and lets the original answer through.
+func (rt *retry) onAnswer(numHeaders, bodySize int) {
+	s := rt.s
+	r, host := s.root, s.root.host
+	rt.inflight = false
+	now := host.ProcessMs()
+	timedOut := now >= rt.sentAt+rt.timeout-timeoutSlackMs
 	var headers []abi.HeaderPair
-	var body []byte
-	code := 0
-	o := failover.Outcome{Class: failover.ClassUpstream} // reset, timeout, no host
+	var answer callAnswer
+	o := failover.Outcome{Class: failover.ClassUpstream, Why: "retry call failed"}
 	if numHeaders > 0 {
 		headers, _ = host.GetHeaders(abi.MapHTTPCallResponseHeaders)
-		body, _ = host.GetBuffer(abi.BufferHTTPCallResponse, 0, bodySize)
-		for _, h := range headers {
-			if h[0] == ":status" {
-				code, _ = strconv.Atoi(h[1])
-			}
+		answer.body, _ = host.GetBuffer(abi.BufferHTTPCallResponse, 0, bodySize)
+		answer.trailers, _ = host.GetHeaders(abi.MapHTTPCallResponseTrailer)
+		code, _ := strconv.Atoi(headerLookup(headers)(":status"))
+		timedOut = timedOut && code == 504
+		body := answer.body
+		if len(body) > failover.MaxErrorBody {
+			body = body[:failover.MaxErrorBody]
 		}
-		o = failover.Classify(failover.Response{Status: code, Header: func(k string) string {
-			for _, h := range headers {
-				if strings.EqualFold(h[0], k) {
-					return h[1]
-				}
-			}
-			return ""
-		}}, p.cfg.Failover.Patterns, nowMs())
+		o = failover.Classify(failover.Response{Status: code, Header: headerLookup(headers), Body: body,
+			Dialect: s.block.cfg.Provider.Type()}, s.block.cfg.Failover.Patterns, host.WallMs())
+	} else {
+		code, msg, _ := host.GetStatus()
+		o.Why = "retry call failed: status " + strconv.Itoa(int(code)) + " " + msg
 	}
-	s.record(rs.token, o, code)
-	if s.done {
-		return // the client went away
-	}
-	if numHeaders == 0 || rs.wanted(s, o, code, false) {
-		if s.startRetry() {
-			return
-		}
-	}
-	if err := host.SetEffectiveContext(s.id); err != nil {
+	if timedOut {
+		r.logf(abi.LogDebug, "pool %s: retry on token %s timed out; the original answer goes to the client",
+			s.block.pool.name, s.block.pool.tokens[rt.token])
+		rt.settle(nil, nil)
 		return
 	}
-	if numHeaders > 0 {
-		kept := headers[:0:0]
+	s.record(rt.token, o)
+	if s.done {
+		s.retry = nil // the client went away
+		return
+	}
+	if o.Class.Failing() && rt.start() {
+		return
+	}
+	if numHeaders == 0 {
+		rt.settle(nil, nil) // nothing better to give than the original failure
+		return
+	}
+	rt.settle(headers, &answer)
+}
+
+// settle resumes the held answer, replacing its headers with a retry's
+// answer when there is one.
+func (rt *retry) settle(headers []abi.HeaderPair, answer *callAnswer) {
+	s := rt.s
+	host := s.root.host
+	if s.done {
+		s.retry = nil
+		return
+	}
+	if err := host.SetEffectiveContext(s.id); err != nil {
+		s.retry = nil
+		return
+	}
+	if answer != nil {
+		kept := make([]abi.HeaderPair, 0, len(headers)+1)
 		for _, h := range headers {
-			if !framing[h[0]] {
+			if !framing(h[0]) {
 				kept = append(kept, h)
 			}
 		}
-		kept = append(kept, abi.HeaderPair{"content-length", strconv.Itoa(len(body))})
-		_ = host.SetHeaders(abi.MapResponseHeaders, kept)
-		rs.replacement = body
-		if rs.replacement == nil {
-			rs.replacement = []byte{}
+		kept = append(kept, abi.HeaderPair{"content-length", strconv.Itoa(len(answer.body))})
+		if err := host.SetHeaders(abi.MapResponseHeaders, kept); err == nil {
+			rt.settled, rt.answer = true, answer
 		}
 	}
+	rt.body, rt.headers = nil, nil
+	if !rt.settled {
+		s.retry = nil
+	}
 	_ = host.ContinueStream(abi.StreamResponse)
+}
+
+// replaceBody swaps the held body for the retry's answer once Envoy hands
+// it over whole, after noting the original's start for its own judgement.
+func (rt *retry) replaceBody(size int, endOfStream bool) abi.Action {
+	s := rt.s
+	if len(s.resp.body) == 0 && size > 0 {
+		s.resp.body, _ = s.root.host.GetBuffer(abi.BufferResponseBody, 0, min(size, failover.MaxErrorBody))
+	}
+	if !endOfStream {
+		return abi.ActionPause // buffer: the end (or trailers) will come
+	}
+	rt.swap(size)
+	return abi.ActionContinue
+}
+
+// replaceTrailers finishes a held answer that ends with trailers: the
+// buffered body and the trailers become the retry's.
+func (rt *retry) replaceTrailers() abi.Action {
+	s := rt.s
+	size := 0
+	if b, err := s.root.host.GetBuffer(abi.BufferResponseBody, 0, 1<<30); err == nil {
+		size = len(b)
+		if len(s.resp.body) == 0 {
+			s.resp.body = b[:min(len(b), failover.MaxErrorBody)]
+		}
+	}
+	rt.swap(size)
+	if err := s.root.host.SetHeaders(abi.MapResponseTrailers, rt.answerTrailers()); err != nil {
+		s.root.logf(abi.LogWarn, "cannot replace the response trailers with the retry's: %v", err)
+	}
+	return abi.ActionContinue
+}
+
+func (rt *retry) answerTrailers() []abi.HeaderPair {
+	if rt.answer == nil {
+		return nil
+	}
+	return rt.answer.trailers
+}
+
+// swap judges the original answer and puts the retry's body in its place.
+func (rt *retry) swap(size int) {
+	s := rt.s
+	if !s.resp.judged {
+		s.judge()
+	}
+	if err := s.root.host.SetBuffer(abi.BufferResponseBody, 0, size, rt.answer.body); err != nil {
+		s.root.logf(abi.LogWarn, "cannot replace the response body with the retry's: %v", err)
+	}
+	s.retry = nil
 }

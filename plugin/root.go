@@ -2,12 +2,11 @@ package plugin
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
-	"time"
 
 	"github.com/token-failover/token-failover/abi"
 	"github.com/token-failover/token-failover/config"
-	"github.com/token-failover/token-failover/failover"
 )
 
 // Tick and lease timing.
@@ -21,173 +20,178 @@ const (
 	LeaseTTLTicks = 3
 )
 
-// Root is the plugin (root) context: configuration, pools, ticks, lease and
-// probes.
+// Root is the plugin (root) context: configuration, blocks, pools, ticks,
+// lease and probes.
 type Root struct {
-	vm      *VM
-	host    abi.Host
-	id      uint32
+	vm   *VM
+	host abi.Host
+	id   uint32
+	// leaseID names this root in the probe lease: during a reload the old
+	// and the new root live in the same VM, and each must know whether it
+	// (not merely its VM) holds the lease.
+	leaseID string
 	store   sharedData
 	cfg     *config.Config
-	pools   []*poolRuntime
-	global  *poolRuntime
-	rules   []ruleRuntime
+	global  *block
+	rules   []rule
+	pools   []*pool
 	tickMs  int64
-	probes  map[uint32]probeCall
-	retries map[uint32]*stream
-	useRule bool // some rule matches on route name
+	// useRoute is set when some rule matches on the route name.
+	useRoute bool
+	// calls are the http calls in flight: probes and retries.
+	calls map[uint32]call
 }
 
-type ruleRuntime struct {
+// rule sends the requests of some routes or domains to its block.
+type rule struct {
 	routes  []string
 	domains []string
-	pool    *poolRuntime
+	block   *block
 }
 
-type probeCall struct {
-	pool  *poolRuntime
+// block is the runtime of one provider block of the configuration: its
+// rewrite, mapping, selection and retry settings, and the token pool it
+// draws from (shared with every other block that lists the same tokens).
+type block struct {
+	cfg  *config.ProviderBlock
+	pool *pool
+	// rr is the round-robin position of this block in this VM.
+	rr uint32
+}
+
+// call is an http call in flight: a probe (retry nil) or a retry.
+type call struct {
+	pool  *pool
 	token int
-}
-
-// poolRuntime is a pool's per-VM companion of its shared state.
-type poolRuntime struct {
-	cfg      *config.ProviderBlock
-	stateKey string
-	leaseKey string
-	cache    failover.Cache
-	metrics  *poolMetrics
-	rr       uint32
-	leader   bool
-	probing  map[int]bool
-	static   failover.Pool // all-available state when failover is off
+	retry *retry
 }
 
 func newRoot(vm *VM, id uint32) *Root {
-	return &Root{vm: vm, host: vm.host, id: id, store: sharedData{vm.host}, probes: map[uint32]probeCall{},
-		retries: map[uint32]*stream{}}
+	return &Root{vm: vm, host: vm.host, id: id, store: sharedData{vm.host}, calls: map[uint32]call{},
+		leaseID: vm.ID + "/" + strconv.FormatUint(uint64(id), 10)}
 }
 
-func nowMs() int64 { return time.Now().UnixMilli() }
-
 func (r *Root) logf(level abi.LogLevel, format string, args ...any) {
+	if level <= abi.LogDebug && !r.vm.debug {
+		return
+	}
 	r.host.Log(level, fmt.Sprintf(format, args...))
 }
 
+// current tells whether this root holds the newest accepted configuration
+// of its VM (an older root only finishes its streams).
+func (r *Root) current() bool { return r.vm.current == r }
+
 // OnConfigure implements abi.PluginContext: parse, refuse with one error
-// line per problem, create each pool's shared state if missing (a reload
-// keeps it), define metrics and arm the tick.
+// line per problem (after every warning), create each pool's shared state
+// if missing (a reload keeps it), define metrics and arm the tick.
 func (r *Root) OnConfigure(size int) bool {
+	r.vm.refreshLogLevel()
 	raw, err := r.host.GetBuffer(abi.BufferPluginConfig, 0, size)
 	if err != nil && size > 0 {
 		r.logf(abi.LogError, "cannot read plugin configuration: %v", err)
 		return false
 	}
 	cfg, err := config.Parse(raw)
+	for _, w := range cfg.Warnings {
+		r.logf(abi.LogWarn, "configuration: %s", w)
+	}
 	if err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			r.logf(abi.LogError, "invalid configuration: %s", line)
 		}
 		return false
 	}
-	for _, w := range cfg.Warnings {
-		r.logf(abi.LogWarn, "configuration: %s", w)
-	}
-	r.cfg, r.pools, r.rules, r.global = cfg, nil, nil, nil
-	tick := int64(MaxTickMs)
+	r.cfg, r.pools, r.rules, r.global, r.useRoute = cfg, nil, nil, nil, false
 	if cfg.Global != nil {
-		r.global = r.addPool(cfg.Global)
+		r.global = r.addBlock(cfg.Global)
 	}
-	for _, rule := range cfg.Rules {
-		r.rules = append(r.rules, ruleRuntime{routes: rule.Routes, domains: rule.Domains, pool: r.addPool(rule.Block)})
-		if len(rule.Routes) > 0 {
-			r.useRule = true
-		}
+	for _, ru := range cfg.Rules {
+		r.rules = append(r.rules, rule{routes: ru.Routes, domains: ru.Domains, block: r.addBlock(ru.Block)})
+		r.useRoute = r.useRoute || len(ru.Routes) > 0
 	}
+	tick := int64(MaxTickMs)
 	for _, p := range r.pools {
-		if p.cfg.Failover.Enabled && p.cfg.Failover.Settings.HealthCheckInterval < tick {
-			tick = max(p.cfg.Failover.Settings.HealthCheckInterval, MinTickMs)
+		if f := p.failover(); f != nil && f.Settings.HealthCheckInterval < tick {
+			tick = max(f.Settings.HealthCheckInterval, MinTickMs)
 		}
 	}
 	r.tickMs = tick // also flushes request counts (metrics.go)
 	if err := r.host.SetTickPeriod(uint32(tick)); err != nil {
 		r.logf(abi.LogError, "cannot set tick period: %v", err)
 	}
+	r.vm.refreshStickyKey()
+	r.vm.current = r
 	return true
 }
 
-func (r *Root) addPool(cfg *config.ProviderBlock) *poolRuntime {
-	for _, p := range r.pools { // two rules may share one provider block's pool
-		if p.cfg.ID == cfg.ID {
-			return p
+// addBlock makes the runtime of a provider block; blocks that list the same
+// tokens share one pool (its state, lease and metrics), and nothing else.
+func (r *Root) addBlock(cfg *config.ProviderBlock) *block {
+	b := &block{cfg: cfg}
+	for _, p := range r.pools {
+		if p.id == cfg.PoolID {
+			b.pool = p
+			p.blocks = append(p.blocks, b)
+			return b
 		}
 	}
-	p := &poolRuntime{cfg: cfg, stateKey: stateKey(cfg.ID), leaseKey: leaseKey(cfg.ID),
-		probing: map[int]bool{}, static: failover.NewPool(len(cfg.Tokens))}
-	p.metrics = newPoolMetrics(r.host, cfg.Name, len(cfg.Tokens))
-	r.pools = append(r.pools, p)
-	if !cfg.Failover.Enabled {
-		r.logf(abi.LogInfo, "pool %s: %s, %d tokens, failover off", cfg.Name, cfg.Provider.Type(), len(cfg.Tokens))
-		return p
-	}
-	state, corrupt, err := failover.EnsurePool(r.store, p.stateKey, len(cfg.Tokens))
-	switch {
-	case err != nil:
-		r.logf(abi.LogError, "pool %s: cannot create shared state: %v", cfg.Name, err)
-	case corrupt != nil:
-		r.logf(abi.LogError, "pool %s: shared state was unreadable (%v); rewritten as all available", cfg.Name, corrupt)
-	}
-	now := nowMs()
-	r.logf(abi.LogInfo, "pool %s: %s, %d tokens, %d available, failover on (state %s)",
-		cfg.Name, cfg.Provider.Type(), len(cfg.Tokens), state.UsableCount(now), p.stateKey)
-	p.metrics.publish(state, now)
-	return p
+	b.pool = r.newPool(b)
+	r.pools = append(r.pools, b.pool)
+	return b
 }
 
-// match finds the pool serving a request: the first rule whose route or
-// domain matches, else the global pool (nil: pass through).
-func (r *Root) match(route func() string, authority string) *poolRuntime {
+// match finds the block serving a request: the first rule whose route or
+// domain matches, else the global block (nil: pass through).
+func (r *Root) match(route func() string, authority string) *block {
 	if len(r.rules) == 0 {
 		return r.global
 	}
 	var routeName string
-	if r.useRule {
+	if r.useRoute {
 		routeName = route()
 	}
 	host := authority
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
 		host = host[:i]
 	}
-	for _, rule := range r.rules {
-		for _, rt := range rule.routes {
+	for _, ru := range r.rules {
+		for _, rt := range ru.routes {
 			if rt == routeName {
-				return rule.pool
+				return ru.block
 			}
 		}
-		for _, d := range rule.domains {
+		for _, d := range ru.domains {
 			if domainMatch(d, host) {
-				return rule.pool
+				return ru.block
 			}
 		}
 	}
 	return r.global
 }
 
-// domainMatch supports "*.example.com" (suffix), "api.*" (prefix) and exact.
+// domainMatch supports "*.example.com" (suffix), "api.*" (prefix) and exact
+// names, all ignoring case as DNS does.
 func domainMatch(pattern, host string) bool {
 	switch {
 	case strings.HasPrefix(pattern, "*"):
-		return strings.HasSuffix(host, pattern[1:])
+		suffix := pattern[1:]
+		return len(host) >= len(suffix) && strings.EqualFold(host[len(host)-len(suffix):], suffix)
 	case strings.HasSuffix(pattern, "*"):
-		return strings.HasPrefix(host, pattern[:len(pattern)-1])
+		prefix := pattern[:len(pattern)-1]
+		return len(host) >= len(prefix) && strings.EqualFold(host[:len(prefix)], prefix)
 	}
 	return strings.EqualFold(pattern, host)
 }
 
 // OnDone implements abi.PluginContext: pending request counts are flushed
-// before the root goes away (e.g. on a config reload).
+// before the root goes away (e.g. after a config reload).
 func (r *Root) OnDone() bool {
 	for _, p := range r.pools {
 		p.metrics.flush()
+	}
+	if r.vm.current == r {
+		r.vm.current = nil
 	}
 	return true
 }

@@ -21,10 +21,10 @@ func newAzure(serviceURL string) (Provider, error) {
 	}
 	u, err := url.Parse(serviceURL)
 	if err != nil || u.Host == "" || u.Scheme == "" {
-		return nil, fmt.Errorf("azureServiceUrl %q is not an absolute URL", serviceURL)
+		return nil, fmt.Errorf("azureServiceUrl is not an absolute URL")
 	}
 	if u.Query().Get("api-version") == "" {
-		return nil, fmt.Errorf("azureServiceUrl %q has no api-version query parameter", serviceURL)
+		return nil, fmt.Errorf("azureServiceUrl has no api-version query parameter")
 	}
 	a := azure{host: u.Host, chatPath: u.RequestURI(), query: u.RawQuery}
 	if i := strings.Index(u.Path, "/deployments/"); i >= 0 {
@@ -59,10 +59,14 @@ func (a azure) Auth(_ Head, secret string) []HeaderPair {
 
 func (a azure) ModelInPath(string) bool { return false }
 
-func (a azure) Probe(t Head, secret, model string) Probe {
+// Probe asks the deployment for one token on the API that failed (Azure
+// has no free per-deployment probe); the model in the body is the
+// deployment's own when none is known.
+func (a azure) Probe(t ProbeTarget, secret string) Probe {
+	model := t.Model
 	if model == "" {
 		model = "probe"
 	}
-	return Probe{Method: "POST", Authority: t.Authority, Path: a.chatPath,
-		Headers: append(a.Auth(t, secret), HeaderPair{"content-type", "application/json"}), Body: chatProbeBody(model)}
+	path, body := oneTokenRequest(t.Path, a.chatPath, model)
+	return jsonProbe(t, path, body, a.Auth(Head{}, secret))
 }

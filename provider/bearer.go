@@ -32,22 +32,14 @@ func (b bearer) Auth(_ Head, secret string) []HeaderPair {
 
 func (b bearer) ModelInPath(string) bool { return false }
 
-// Probe sends a one-token chat completion when a model is configured, else
-// lists models (free on every OpenAI-compatible API).
-func (b bearer) Probe(t Head, secret, model string) Probe {
-	p := Probe{Method: "GET", Authority: t.Authority, Path: b.basePath + "/models", Headers: b.Auth(t, secret)}
-	if model != "" {
-		p.Method, p.Path, p.Body = "POST", chatPath(t.Path, b.basePath+"/chat/completions"), chatProbeBody(model)
-		p.Headers = append(p.Headers, HeaderPair{"content-type", "application/json"})
+// Probe lists models (free on every OpenAI-compatible API) when asked for
+// the free probe or when no model is known, else asks the model for one
+// token on the API that failed.
+func (b bearer) Probe(t ProbeTarget, secret string) Probe {
+	auth := b.Auth(Head{}, secret)
+	if t.Free || t.Model == "" {
+		return Probe{Method: "GET", Authority: t.Authority, Path: b.basePath + "/models", Headers: auth}
 	}
-	return p
-}
-
-// chatPath keeps the recorded path when it was a chat completion (so the
-// probe follows the route the token failed on), else uses def.
-func chatPath(recorded, def string) string {
-	if len(recorded) >= len("/chat/completions") && recorded[len(recorded)-len("/chat/completions"):] == "/chat/completions" {
-		return recorded
-	}
-	return def
+	path, body := oneTokenRequest(t.Path, b.basePath+"/chat/completions", t.Model)
+	return jsonProbe(t, path, body, auth)
 }

@@ -62,6 +62,9 @@ func RewritePathModel(path string, m *Mapping) (string, bool) {
 // requires (quote, backslash, control characters) and the characters
 // encoding/json also escapes (<, >, &, U+2028, U+2029); valid UTF-8 passes
 // as is and each invalid byte becomes \ufffd, as with encoding/json.
+// QuoteJSON quotes s as a JSON string, as encoding/json would.
+func QuoteJSON(s string) string { return jsonString(s) }
+
 func jsonString(s string) string {
 	const hex = "0123456789abcdef"
 	b := make([]byte, 0, len(s)+2)

@@ -20,14 +20,13 @@ func (c claude) Auth(_ Head, secret string) []HeaderPair {
 
 func (c claude) ModelInPath(string) bool { return false }
 
-// Probe lists models (free) unless a model is configured, then sends a
-// one-token message.
-func (c claude) Probe(t Head, secret, model string) Probe {
-	p := Probe{Method: "GET", Authority: t.Authority, Path: "/v1/models", Headers: c.Auth(t, secret)}
-	if model != "" {
-		p.Method, p.Path = "POST", "/v1/messages"
-		p.Headers = append(p.Headers, HeaderPair{"content-type", "application/json"})
-		p.Body = []byte(`{"model":` + jsonString(model) + `,"max_tokens":1,"messages":[{"role":"user","content":"ping"}]}`)
+// Probe lists models (free) for the free probe or when no model is known,
+// else sends a one-token message.
+func (c claude) Probe(t ProbeTarget, secret string) Probe {
+	auth := c.Auth(Head{}, secret)
+	if t.Free || t.Model == "" {
+		return Probe{Method: "GET", Authority: t.Authority, Path: "/v1/models", Headers: auth}
 	}
-	return p
+	path, body := oneTokenRequest(t.Path, "/v1/messages", t.Model)
+	return jsonProbe(t, path, body, auth)
 }

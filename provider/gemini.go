@@ -13,7 +13,31 @@ const geminiOpenAIPrefix = "/v1beta/openai/"
 
 func (g gemini) Type() string { return "gemini" }
 
-func (g gemini) Rewrite(h *Head) { h.Authority = g.host }
+// Rewrite sets the authority and drops a ?key= query credential: the
+// client's own key must not reach Google beside the operator's, nor be
+// recorded as a probe path.
+func (g gemini) Rewrite(h *Head) {
+	h.Authority = g.host
+	h.Path = StripQueryParam(h.Path, "key")
+}
+
+// StripQueryParam removes every name=... parameter from a path's query.
+func StripQueryParam(path, name string) string {
+	q := strings.IndexByte(path, '?')
+	if q < 0 {
+		return path
+	}
+	var kept []string
+	for _, kv := range strings.Split(path[q+1:], "&") {
+		if k, _, _ := strings.Cut(kv, "="); k != name {
+			kept = append(kept, kv)
+		}
+	}
+	if len(kept) == 0 {
+		return path[:q]
+	}
+	return path[:q+1] + strings.Join(kept, "&")
+}
 
 func (g gemini) Auth(h Head, secret string) []HeaderPair {
 	if strings.HasPrefix(h.Path, geminiOpenAIPrefix) {
@@ -42,15 +66,18 @@ func PathModel(path string) (start, end int, ok bool) {
 	return start, start + j, true
 }
 
-// Probe lists models (free) unless a model is configured, then asks that
-// model for one token.
-func (g gemini) Probe(t Head, secret, model string) Probe {
-	h := Head{Path: "/v1beta/models"}
-	p := Probe{Method: "GET", Authority: t.Authority, Path: "/v1beta/models", Headers: g.Auth(h, secret)}
-	if model != "" {
-		p.Method, p.Path = "POST", "/v1beta/models/"+model+":generateContent"
-		p.Headers = append(p.Headers, HeaderPair{"content-type", "application/json"})
-		p.Body = []byte(`{"contents":[{"parts":[{"text":"ping"}]}],"generationConfig":{"maxOutputTokens":1}}`)
+// Probe lists models (free) for the free probe or when no model is known,
+// else asks the model for one token: natively, or on the OpenAI-compatible
+// endpoint when that is what failed.
+func (g gemini) Probe(t ProbeTarget, secret string) Probe {
+	if t.Free || t.Model == "" {
+		return Probe{Method: "GET", Authority: t.Authority, Path: "/v1beta/models", Headers: g.Auth(Head{Path: "/v1beta/models"}, secret)}
 	}
-	return p
+	if strings.HasPrefix(t.Path, geminiOpenAIPrefix) {
+		path, body := oneTokenRequest(t.Path, geminiOpenAIPrefix+"chat/completions", t.Model)
+		return jsonProbe(t, path, body, g.Auth(Head{Path: path}, secret))
+	}
+	path := "/v1beta/models/" + t.Model + ":generateContent"
+	return jsonProbe(t, path, []byte(`{"contents":[{"parts":[{"text":"ping"}]}],"generationConfig":{"maxOutputTokens":1}}`),
+		g.Auth(Head{Path: path}, secret))
 }

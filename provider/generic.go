@@ -35,13 +35,13 @@ func (g generic) Auth(_ Head, secret string) []HeaderPair {
 
 func (g generic) ModelInPath(string) bool { return false }
 
-// Probe repeats a one-token chat completion on the recorded path when a model
-// is configured, else a GET of the recorded path's /models sibling.
-func (g generic) Probe(t Head, secret, model string) Probe {
-	p := Probe{Method: "GET", Authority: t.Authority, Path: "/v1/models", Headers: g.Auth(t, secret)}
-	if model != "" {
-		p.Method, p.Path, p.Body = "POST", chatPath(t.Path, "/v1/chat/completions"), chatProbeBody(model)
-		p.Headers = append(p.Headers, HeaderPair{"content-type", "application/json"})
+// Probe repeats a one-token request on the API that failed (a generic
+// upstream may have no model list); with no model known it lists models.
+func (g generic) Probe(t ProbeTarget, secret string) Probe {
+	auth := g.Auth(Head{}, secret)
+	if t.Model == "" {
+		return Probe{Method: "GET", Authority: t.Authority, Path: "/v1/models", Headers: auth}
 	}
-	return p
+	path, body := oneTokenRequest(t.Path, "/v1/chat/completions", t.Model)
+	return jsonProbe(t, path, body, auth)
 }

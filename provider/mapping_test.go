@@ -123,3 +123,16 @@ func FuzzJSONString(f *testing.F) {
 		}
 	})
 }
+
+func TestStripQueryParam_DropsOnlyThatParameter(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"/v1beta/models/g:generateContent?key=client-key", "/v1beta/models/g:generateContent"},
+		{"/v1beta/models/g:streamGenerateContent?alt=sse&key=k", "/v1beta/models/g:streamGenerateContent?alt=sse"},
+		{"/v1beta/models/g:streamGenerateContent?key=k&alt=sse&key=j", "/v1beta/models/g:streamGenerateContent?alt=sse"},
+		{"/v1beta/models?keys=1", "/v1beta/models?keys=1"},
+		{"/v1beta/models", "/v1beta/models"},
+	}
+	for _, tc := range tests {
+		require.Equal(t, tc.want, StripQueryParam(tc.in, "key"), tc.in)
+	}
+}

@@ -15,15 +15,6 @@ type Head struct {
 	Path      string
 }
 
-// Probe is a ready-to-send health-check request.
-type Probe struct {
-	Method    string
-	Authority string
-	Path      string
-	Headers   []HeaderPair
-	Body      []byte
-}
-
 // Provider adapts a request to one provider family.
 type Provider interface {
 	// Type is the config name ("openai", "azure", ...).
@@ -35,15 +26,22 @@ type Provider interface {
 	// ModelInPath tells whether the model is in the path (Gemini native)
 	// rather than in the JSON body.
 	ModelInPath(path string) bool
-	// Probe builds the cheapest request that proves token works, sent to
-	// the authority and path recorded when it was demoted. model is the
-	// (mapped) healthCheckModel; empty means the provider's default probe.
-	Probe(target Head, secret, model string) Probe
+	// Probe builds the cheapest request that shows whether the token works
+	// again for what failed (see ProbeTarget).
+	Probe(t ProbeTarget, secret string) Probe
 }
 
-// ClientCredentialHeaders are stripped from every request: the client's
-// own credentials never reach the provider.
-var ClientCredentialHeaders = []string{"authorization", "x-api-key", "api-key", "x-goog-api-key"}
+// StripFromClient tells whether a client request header must not reach the
+// provider: the client's own credentials, and OpenAI's organization and
+// project selectors, which would bill the operator's key to an account
+// the client chose.
+func StripFromClient(name string) bool {
+	switch name {
+	case "authorization", "x-api-key", "api-key", "x-goog-api-key", "openai-organization", "openai-project":
+		return true
+	}
+	return false
+}
 
 // Options are the provider-specific config fields.
 type Options struct {
@@ -104,11 +102,6 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// chatProbeBody is a one-token chat completion for model.
-func chatProbeBody(model string) []byte {
-	return []byte(`{"model":` + jsonString(model) + `,"messages":[{"role":"user","content":"ping"}],"max_tokens":1}`)
 }
 
 // withBasePath maps an OpenAI-style "/v1/..." path onto a provider base path

@@ -1,0 +1,354 @@
+package plugin
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/token-failover/token-failover/abi"
+	"github.com/token-failover/token-failover/modelscan"
+	"github.com/token-failover/token-failover/provider"
+)
+
+// stream is the HTTP context of one request. Its request side (this file)
+// picks a token, rewrites the request for the provider and maps the body's
+// model as the body streams through; its response side (response.go)
+// judges the answer when it ends; retry.go re-sends a failed request.
+type stream struct {
+	root  *Root
+	id    uint32
+	block *block
+	token int
+	// sent is the request as sent upstream (authority, path, method), and
+	// model the body's model as sent (mapped); both name a probe's target.
+	sent  provider.Head
+	model string
+	// cluster is the route's cluster, read in this stream's context when
+	// first needed (a retry's answer arrives on the root context, where
+	// the property is empty).
+	cluster string
+	body    *bodyMapper // non-nil while the body's model is being mapped
+	// requestDone is set once the whole request (body and trailers) went by.
+	requestDone bool
+	ownReply    bool
+	resp        response
+	retry       *retry // non-nil while a retry is still possible
+	done        bool
+}
+
+// OnRequestHeaders picks a token (one shared-data read) and rewrites auth,
+// authority and path. When the body's model may need mapping it drops
+// content-length (the body's length may change; Envoy then frames the body
+// itself) and lets the headers go: in Envoy a Pause here would also
+// withhold the body from this filter until continue_stream.
+func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
+	r := s.root
+	if r.cfg == nil {
+		return abi.ActionContinue
+	}
+	s.requestDone = endOfStream
+	host := r.host
+	headers, err := host.GetHeaders(abi.MapRequestHeaders)
+	if err != nil {
+		return abi.ActionContinue
+	}
+	var head provider.Head
+	var contentType, encoding string
+	hasContentLength := false
+	for _, h := range headers {
+		switch h[0] {
+		case ":authority":
+			head.Authority = h[1]
+		case ":path":
+			head.Path = h[1]
+		case ":method":
+			head.Method = h[1]
+		case "content-type":
+			contentType = h[1]
+		case "content-length":
+			hasContentLength = true
+		case "content-encoding":
+			encoding = h[1]
+		}
+	}
+	b := r.match(func() string {
+		v, _ := host.GetProperty("xds", "route_name")
+		return string(v)
+	}, head.Authority)
+	if b == nil {
+		return abi.ActionContinue
+	}
+	s.block = b
+	cfg := b.cfg
+	tok, ok := s.pick(headers)
+	if !ok {
+		return abi.ActionPause
+	}
+	s.token = tok
+	sent := head
+	cfg.Provider.Rewrite(&sent)
+	if cfg.Provider.ModelInPath(sent.Path) {
+		sent.Path, _ = provider.RewritePathModel(sent.Path, cfg.Mapping)
+	}
+	auth := cfg.Provider.Auth(sent, cfg.Tokens[tok].Secret())
+	for _, h := range headers {
+		if provider.StripFromClient(h[0]) && !setsHeader(auth, h[0]) {
+			if err := host.RemoveHeader(abi.MapRequestHeaders, h[0]); err != nil {
+				return s.refuse(500, "token_failover_rewrite_failed", "the gateway could not remove a client credential")
+			}
+		}
+	}
+	for _, a := range auth {
+		if err := host.ReplaceHeader(abi.MapRequestHeaders, a[0], a[1]); err != nil {
+			// Never send the request without the operator's credential.
+			return s.refuse(500, "token_failover_rewrite_failed", "the gateway could not set the provider's credential")
+		}
+	}
+	if sent.Authority != head.Authority {
+		_ = host.ReplaceHeader(abi.MapRequestHeaders, ":authority", sent.Authority)
+	}
+	if sent.Path != head.Path {
+		_ = host.ReplaceHeader(abi.MapRequestHeaders, ":path", sent.Path)
+	}
+	s.sent = sent
+	b.pool.metrics.request(tok)
+	if !endOfStream && !cfg.Mapping.Empty() && !cfg.Provider.ModelInPath(sent.Path) && scannable(contentType) {
+		if encoding != "" && !strings.EqualFold(encoding, "identity") {
+			// The provider would decode a body the mapping cannot read.
+			return s.refuse(415, "token_failover_encoded_body",
+				"request bodies with content-encoding cannot have their model mapped by this gateway; send it unencoded")
+		}
+		s.body = &bodyMapper{}
+		if hasContentLength {
+			_ = host.RemoveHeader(abi.MapRequestHeaders, "content-length")
+		}
+	}
+	if cfg.Retry.Enabled {
+		s.retry = newRetry(s, headers, auth)
+	}
+	return abi.ActionContinue
+}
+
+func setsHeader(pairs []abi.HeaderPair, name string) bool {
+	for _, p := range pairs {
+		if p[0] == name {
+			return true
+		}
+	}
+	return false
+}
+
+// scannable tells whether a body of this content type is read for a model:
+// anything but forms (many clients omit content-type or send text/plain
+// with a JSON body, and a JSON-reading provider would still read it).
+func scannable(contentType string) bool {
+	ct := strings.ToLower(contentType)
+	return !strings.HasPrefix(ct, "multipart/") && !strings.HasPrefix(ct, "application/x-www-form-urlencoded")
+}
+
+// pick chooses the request's token; false means a local reply was sent.
+func (s *stream) pick(headers []abi.HeaderPair) (int, bool) {
+	r, b := s.root, s.block
+	p := b.pool
+	state := p.static
+	if b.cfg.Failover.Enabled {
+		state = p.read(r)
+	}
+	var sticky string
+	if b.cfg.Selection == "sticky" {
+		for _, h := range headers {
+			if h[0] == b.cfg.StickyHeader {
+				sticky = h[1]
+				break
+			}
+		}
+	}
+	now := r.host.ProcessMs()
+	tok, allDown, backAt := state.Pick(now, nil, s.chooser(sticky))
+	if !allDown {
+		return tok, true
+	}
+	p.metrics.inc(p.metrics.allDown)
+	if b.cfg.Failover.RejectWhenAllDown {
+		retry := int64(1)
+		if backAt > now {
+			retry = (backAt - now + 999) / 1000
+		}
+		s.ownReply = true
+		_ = r.host.SendLocalResponse(503, "token_failover_all_tokens_down",
+			[]byte(`{"error":{"message":"all API tokens are unavailable","type":"token_failover_all_tokens_down"}}`),
+			[]abi.HeaderPair{{"content-type", "application/json"}, {"retry-after", strconv.FormatInt(retry, 10)}}, -1)
+		return 0, false
+	}
+	r.logf(abi.LogDebug, "pool %s: all tokens down; using the one back soonest, %s", p.name, p.tokens[tok])
+	return tok, true
+}
+
+// chooser returns the selection policy over usable candidates.
+func (s *stream) chooser(sticky string) func([]int) int {
+	b, rnd := s.block, s.root.vm.rnd
+	switch {
+	case b.cfg.Selection == "round-robin":
+		return func(c []int) int { b.rr++; return int(b.rr % uint32(len(c))) }
+	case b.cfg.Selection == "sticky" && sticky != "":
+		// Rendezvous hashing keyed with the process's secret: a session
+		// keeps its token while it is usable, moves to its next-highest
+		// token when demoted, returns on restore, and cannot be steered.
+		seed := s.root.vm.stickySeed(sticky)
+		return func(c []int) int {
+			best, bestScore := 0, uint64(0)
+			for k, i := range c {
+				if sc := mix64(seed ^ uint64(i)*0x9e3779b97f4a7c15); k == 0 || sc > bestScore {
+					best, bestScore = k, sc
+				}
+			}
+			return best
+		}
+	}
+	return func(c []int) int { return rnd.IntN(len(c)) }
+}
+
+// mix64 is SplitMix64's finaliser: a cheap bijective scramble.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// refuse answers the client with a local reply that says why, and sends
+// nothing upstream.
+func (s *stream) refuse(status uint32, details, message string) abi.Action {
+	s.ownReply = true
+	if s.block != nil {
+		s.block.pool.metrics.inc(s.block.pool.metrics.refused)
+	}
+	body := `{"error":{"message":` + strconv.Quote(message) + `,"type":"` + details + `"}}`
+	if err := s.root.host.SendLocalResponse(status, details, []byte(body),
+		[]abi.HeaderPair{{"content-type", "application/json"}}, -1); err != nil {
+		s.root.logf(abi.LogError, "cannot send local reply %d %s: %v", status, details, err)
+	}
+	s.retry = nil
+	return abi.ActionPause
+}
+
+// OnRequestBody maps the body's model as the body streams through, and
+// keeps a copy of it for a retry.
+func (s *stream) OnRequestBody(size int, endOfStream bool) abi.Action {
+	if endOfStream {
+		s.requestDone = true
+	}
+	if s.ownReply {
+		return abi.ActionPause
+	}
+	if s.body != nil {
+		return s.mapBody(size, endOfStream)
+	}
+	if s.retry != nil && size > 0 {
+		chunk, err := s.root.host.GetBuffer(abi.BufferRequestBody, 0, size)
+		s.retry.keep(chunk, err)
+	}
+	return abi.ActionContinue
+}
+
+// OnRequestTrailers ends the request.
+func (s *stream) OnRequestTrailers(int) abi.Action {
+	s.requestDone = true
+	if s.body != nil && s.body.held > 0 {
+		// The body ended inside a model value: it is not JSON, let it go.
+		s.forward(s.body.cur)
+		s.body = nil
+	}
+	if s.retry != nil {
+		s.retry.keepTrailers()
+	}
+	return abi.ActionContinue
+}
+
+// bodyMapper is the state of mapping a streaming body's model.
+type bodyMapper struct {
+	scan modelscan.Scanner
+	// cur is the current Envoy buffer as this filter sees it: what it held
+	// back so far (held bytes; heldOrig of them in the body as sent by the
+	// client) plus the newest chunk.
+	cur      []byte
+	held     int
+	heldOrig int
+	// curStart is the body offset of cur's first byte.
+	curStart int64
+	// models counts top-level model members seen.
+	models int
+}
+
+// mapBody feeds the newest chunk to the scanner and rewrites the model in
+// the current buffer once its value is complete. A value that runs past
+// the chunk's end is held (Pause: Envoy buffers and hands this filter the
+// whole buffer with the next chunk); nothing else is ever held.
+func (s *stream) mapBody(size int, endOfStream bool) abi.Action {
+	bm, host, p := s.body, s.root.host, s.block.pool
+	chunk, err := host.GetBuffer(abi.BufferRequestBody, bm.held, size-bm.held)
+	if err != nil {
+		s.root.logf(abi.LogWarn, "pool %s: cannot read the request body (%v); passing it unmapped", p.name, err)
+		s.body = nil
+		return abi.ActionContinue
+	}
+	bm.cur = append(bm.cur[:bm.held], chunk...)
+	rewritten := false
+	for rest := chunk; len(rest) > 0; {
+		n, m, found := bm.scan.Feed(rest)
+		rest = rest[n:]
+		if !found {
+			break
+		}
+		if bm.models++; bm.models > 1 {
+			return s.refuse(400, "token_failover_duplicate_model",
+				"the request body has more than one top-level model key; send exactly one")
+		}
+		if !m.String || m.TooLong {
+			p.metrics.inc(p.metrics.modelUnmapped)
+			s.root.logf(abi.LogDebug, "pool %s: body model left unmapped (string %v, too long %v)", p.name, m.String, m.TooLong)
+			continue
+		}
+		to := s.block.cfg.Mapping.Map(m.Value)
+		s.model = to
+		if to == m.Value {
+			continue
+		}
+		// The only rewrite of this body (a second model key is refused), so
+		// offsets in cur are the body's offsets less curStart.
+		start, end := int(m.Start-bm.curStart), int(m.End-bm.curStart)
+		repl := provider.QuoteJSON(to)
+		out := make([]byte, 0, len(bm.cur)+len(repl))
+		out = append(append(append(out, bm.cur[:start]...), repl...), bm.cur[end:]...)
+		bm.cur = out
+		rewritten = true
+	}
+	switch bm.scan.State() {
+	case modelscan.NotUTF8:
+		return s.refuse(400, "token_failover_body_not_utf8", "the request body must be UTF-8 JSON")
+	}
+	if rewritten {
+		if err := host.SetBuffer(abi.BufferRequestBody, 0, size, bm.cur); err != nil {
+			s.root.logf(abi.LogWarn, "pool %s: cannot rewrite the request body's model (%v)", p.name, err)
+			return s.refuse(500, "token_failover_rewrite_failed", "the gateway could not map the request's model")
+		}
+	}
+	if start, pending := bm.scan.Pending(); pending && !endOfStream && bm.scan.Offset()-start <= modelscan.MaxValueBytes+2 {
+		bm.held, bm.heldOrig = len(bm.cur), bm.heldOrig+len(chunk)
+		return abi.ActionPause
+	}
+	s.forward(bm.cur)
+	bm.curStart += int64(bm.heldOrig + len(chunk))
+	bm.cur, bm.held, bm.heldOrig = bm.cur[:0], 0, 0
+	if st := bm.scan.State(); st != modelscan.Scanning || endOfStream {
+		s.body = nil
+	}
+	return abi.ActionContinue
+}
+
+// forward notes that buf goes upstream now (a retry keeps a copy).
+func (s *stream) forward(buf []byte) {
+	if s.retry != nil {
+		s.retry.keep(buf, nil)
+	}
+}

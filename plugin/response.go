@@ -1,0 +1,226 @@
+package plugin
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/token-failover/token-failover/abi"
+	"github.com/token-failover/token-failover/failover"
+)
+
+// response is what the stream knows of its answer until it is judged.
+type response struct {
+	status int
+	// details is Envoy's response.code_details, read for answers that are
+	// not a plain success.
+	details string
+	headers []abi.HeaderPair // kept for error answers (rate-limit headers)
+	body    []byte           // the start of an error answer's body
+	// judged is set once the outcome was recorded: at the end of the
+	// answer, or in OnLog for a stream that ended without one.
+	judged bool
+	// started is set once response headers arrived from upstream.
+	started bool
+}
+
+// OnResponseHeaders notes the status. A failed answer is held for a retry
+// when one is possible; the outcome itself is judged when the answer ends
+// (a stream that dies after its 200 is not a success, and an error body
+// can say whose fault it is).
+func (s *stream) OnResponseHeaders(_ int, endOfStream bool) abi.Action {
+	if s.block == nil || s.token < 0 || s.ownReply {
+		return abi.ActionContinue
+	}
+	host := s.root.host
+	status, _ := host.GetHeader(abi.MapResponseHeaders, ":status")
+	code, _ := strconv.Atoi(status)
+	s.resp = response{status: code, started: true}
+	if code >= 200 && code < 300 {
+		s.retry = nil // no retry will happen: drop what it kept
+		if endOfStream {
+			s.judge()
+		}
+		return abi.ActionContinue
+	}
+	d, _ := host.GetProperty("response", "code_details")
+	s.resp.details = string(d)
+	if s.resp.details == "" || s.resp.details == "via_upstream" {
+		s.resp.headers, _ = host.GetHeaders(abi.MapResponseHeaders)
+	}
+	if s.retry != nil && s.retry.wanted(endOfStream) && s.retry.start() {
+		return abi.ActionPause // hold the failed answer until a retry settles it
+	}
+	s.retry = nil
+	if endOfStream {
+		s.judge()
+	}
+	return abi.ActionContinue
+}
+
+// OnResponseBody keeps the start of an error answer's body, swaps in a
+// retry's answer, and judges the answer at its end.
+func (s *stream) OnResponseBody(size int, endOfStream bool) abi.Action {
+	if s.retry != nil && s.retry.settled {
+		return s.retry.replaceBody(size, endOfStream)
+	}
+	if s.block == nil || s.resp.judged || !s.resp.started {
+		return abi.ActionContinue
+	}
+	if s.resp.status >= 400 && len(s.resp.body) < failover.MaxErrorBody && size > 0 {
+		if b, err := s.root.host.GetBuffer(abi.BufferResponseBody, 0, min(size, failover.MaxErrorBody-len(s.resp.body))); err == nil {
+			s.resp.body = append(s.resp.body, b...)
+		}
+	}
+	if endOfStream {
+		s.judge()
+	}
+	return abi.ActionContinue
+}
+
+// OnResponseTrailers ends the answer.
+func (s *stream) OnResponseTrailers(int) abi.Action {
+	if s.retry != nil && s.retry.settled {
+		return s.retry.replaceTrailers()
+	}
+	if s.block != nil && s.resp.started && !s.resp.judged {
+		s.judge()
+	}
+	return abi.ActionContinue
+}
+
+// OnLog judges a stream that ended without the end of its answer: Envoy's
+// final details say whether the provider reset it mid-stream (a failure)
+// or the client went away (nobody's fault).
+func (s *stream) OnLog() {
+	if s.block == nil || s.token < 0 || s.ownReply || s.resp.judged || (s.retry != nil && s.retry.inFlight()) {
+		return
+	}
+	d, _ := s.root.host.GetProperty("response", "code_details")
+	s.resp.details = string(d)
+	if !s.resp.started && s.resp.details == "" {
+		return // nothing came back and Envoy says nothing: not judged
+	}
+	s.judge()
+}
+
+// OnDone implements abi.HTTPContext.
+func (s *stream) OnDone() {
+	s.done = true
+	if s.retry != nil && !s.retry.inFlight() {
+		s.retry = nil
+	}
+}
+
+// judge classifies the answer and records the outcome against the token.
+func (s *stream) judge() {
+	s.resp.judged = true
+	resp := failover.Response{Status: s.resp.status, CodeDetails: s.resp.details, Body: s.resp.body,
+		Dialect: s.block.cfg.Provider.Type(), Header: headerLookup(s.resp.headers)}
+	o := failover.Classify(resp, s.block.cfg.Failover.Patterns, s.root.host.WallMs())
+	s.record(s.token, o)
+	s.resp.headers, s.resp.body = nil, nil
+}
+
+// headerLookup finds a header in pairs ("" when absent).
+func headerLookup(pairs []abi.HeaderPair) func(string) string {
+	if pairs == nil {
+		return nil
+	}
+	return func(k string) string {
+		for _, h := range pairs {
+			if strings.EqualFold(h[0], k) {
+				return h[1]
+			}
+		}
+		return ""
+	}
+}
+
+// routeCluster returns the route's cluster, reading it once in the stream's
+// context.
+func (s *stream) routeCluster() string {
+	if s.cluster == "" {
+		c, _ := s.root.host.GetProperty("xds", "cluster_name")
+		s.cluster = string(c)
+	}
+	return s.cluster
+}
+
+// clusterCheckEvery is how many successes of a pool, per VM, pass between
+// checks of the route's cluster against the pool's last good cluster.
+const clusterCheckEvery = 1024
+
+// record applies an outcome of token i through one CAS transition. A
+// success re-reads the state (decoded only if it changed) and writes
+// nothing when the token is clean, so the common case costs one read and
+// no write.
+func (s *stream) record(i int, o failover.Outcome) {
+	r, b := s.root, s.block
+	p := b.pool
+	if o.Class == failover.ClassIgnore || !b.cfg.Failover.Enabled {
+		if o.Class == failover.ClassIgnore && o.Why != "" && r.vm.debug {
+			r.logf(abi.LogDebug, "pool %s: token %s not charged (%s)", p.name, p.tokens[i], o.Why)
+		}
+		return
+	}
+	if o.Class == failover.ClassSuccess {
+		cur := p.read(r)
+		p.successes++
+		// The pool's last good cluster (a probe's fallback) is checked on the
+		// first success and every clusterCheckEvery-th after, so a renamed
+		// cluster is noticed without a property read per request.
+		recheck := cur.Cluster == "" || p.successes%clusterCheckEvery == 0
+		if t := cur.Tokens[i]; t.Status == failover.Available && t.Failures == 0 && (!recheck || s.routeCluster() == cur.Cluster) {
+			return
+		}
+	}
+	target := failover.Target{Cluster: s.routeCluster(), Authority: s.sent.Authority, Path: s.sent.Path, Model: s.model}
+	now := r.host.ProcessMs()
+	var c failover.Change
+	state, _, err := failover.UpdatePool(r.store, p.stateKey, len(p.tokens), func(st *failover.Pool) bool {
+		c = st.Record(i, o, target, b.cfg.Failover.Settings, now)
+		if o.Class == failover.ClassSuccess && target.Cluster != "" && st.Cluster != target.Cluster {
+			st.Cluster = target.Cluster // the pool's last good cluster: a probe's fallback
+			return true
+		}
+		return c.Changed
+	})
+	if err != nil {
+		r.logf(abi.LogWarn, "pool %s: outcome of token %s dropped: %v", p.name, p.tokens[i], err)
+		return
+	}
+	s.report(i, o, c, state, now)
+}
+
+// report logs a transition and moves the metrics.
+func (s *stream) report(i int, o failover.Outcome, c failover.Change, state failover.Pool, now int64) {
+	r, p := s.root, s.block.pool
+	tok := p.tokens[i]
+	if c.Restored {
+		r.logf(abi.LogInfo, "pool %s: token %s restored: cooldown over", p.name, tok)
+		p.metrics.inc(p.metrics.tokens[i].restorations)
+	}
+	account := ""
+	if o.Account != "" {
+		account = ", account " + o.Account
+	}
+	if o.Class != failover.ClassSuccess {
+		reason := o.Class.Reason()
+		p.metrics.failure(i, reason)
+		switch {
+		case c.Demoted:
+			p.metrics.inc(p.metrics.tokens[i].demotions)
+			r.logf(abi.LogWarn, "pool %s: token %s demoted to unhealthy (%s, %s%s); probes via cluster %s every %dms",
+				p.name, tok, reason, o.Why, account, state.Tokens[i].Target.Cluster, s.block.cfg.Failover.Settings.HealthCheckInterval)
+		case c.Cooled:
+			p.metrics.inc(p.metrics.tokens[i].demotions)
+			r.logf(abi.LogInfo, "pool %s: token %s cooling for %dms (%s, %s%s)", p.name, tok, state.Tokens[i].Until-now, reason, o.Why, account)
+		case c.Changed && o.Class == failover.ClassUpstream:
+			r.logf(abi.LogDebug, "pool %s: token %s failure %d/%d (%s)", p.name, tok,
+				state.Tokens[i].Failures, s.block.cfg.Failover.Settings.FailureThreshold, o.Why)
+		}
+	}
+	if (c.Demoted || c.Cooled || c.Restored) && r.current() {
+		p.metrics.publish(state, now)
+	}
+}
