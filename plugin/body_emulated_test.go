@@ -85,6 +85,7 @@ func TestBody_SecondModelKeyIsRefused(t *testing.T) {
 			s, err := h.Workers()[0].Start(chatRequest(body, chunks...))
 			require.NoError(t, err)
 			require.True(t, s.Ended(), "%s %v", body, chunks)
+			require.NotNil(t, s.Response)
 			require.Equal(t, 400, s.Response.Status)
 			require.Contains(t, string(s.Response.Body), "more than one top-level model key")
 			if s.Upstream != nil {
@@ -105,7 +106,7 @@ func TestBody_LongModelPassesUnmapped(t *testing.T) {
 	h := start(t, `provider: {type: openai, id: body, apiTokens: [tok-body-0001], modelMapping: {"~^(g+)+$": x, "*": y}}`, p,
 		func(o *wasmhost.Options) { o.Workers = 1 })
 	s := do(t, h.Workers()[0], chatRequest(body, 64<<10))
-	require.Equal(t, body, string(s.Upstream.Body))
+	require.True(t, string(s.Upstream.Body) == body, "the model passes unmapped")
 	require.Equal(t, uint64(1), h.MetricValue("tokenfailover.body.model_unmapped"))
 }
 
@@ -156,6 +157,7 @@ func TestBody_WhatCannotBeMappedIsRefusedOrPassed(t *testing.T) {
 				require.NoError(t, s.Respond(wasmhost.OK()))
 				require.True(t, bytes.Equal(tc.body, s.Upstream.Body))
 			}
+			require.NotNil(t, s.Response, "answered")
 			require.Equal(t, tc.status, s.Response.Status)
 		})
 	}

@@ -119,7 +119,7 @@ func (rt *retry) start() bool {
 			return false
 		}
 	}
-	if now >= rt.deadline {
+	if now >= rt.deadline || int64(rt.attempts) >= b.cfg.Retry.MaxRetries {
 		return false
 	}
 	state := b.pool.static

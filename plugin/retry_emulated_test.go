@@ -14,7 +14,7 @@ import (
 
 func retryConfig(extra string) string {
 	return `provider: {type: openai, apiTokens: [` + strings.Join(threeTokens, ", ") + `], modelMapping: {"gpt-4*": mapped},
-  failover: {enabled: true, failureThreshold: 1000, healthCheckInterval: 1000},
+  failover: {enabled: true, healthCheckInterval: 1000},
   retryOnFailure: {enabled: true, maxRetries: 2` + extra + `}}`
 }
 
@@ -29,8 +29,9 @@ func TestRetry_OneFailingTokenCostsNoClientErrors(t *testing.T) {
 		require.Equal(t, `{"choices":[]}`, string(s.Response.Body))
 		require.Equal(t, fmt.Sprint(len(s.Response.Body)), header(s.Response.Headers, "content-length"))
 	}
-	require.Positive(t, p.count(1, false))
-	require.Positive(t, h.MetricValue("tokenfailover.openai-"+poolPrefix(h)+".retries"))
+	require.GreaterOrEqual(t, p.count(1, false), 3, "the failing token served until its demotion")
+	require.GreaterOrEqual(t, h.MetricValue("tokenfailover.openai-"+poolPrefix(h)+".retries"), uint64(3), "and each failure was retried")
+	require.Equal(t, failover.Unhealthy, state(t, h, 3).Tokens[1].Status)
 }
 
 func TestRetry_AllFailingGivesTheLastUpstreamAnswer(t *testing.T) {
@@ -163,4 +164,138 @@ func poolPrefix(h *wasmhost.Host) string {
 		}
 	}
 	return ""
+}
+
+// TestRetry_OnlyTheWholeRequestIsRetried: an upstream that answers 429
+// before it read the request used to make the plugin retry with the body
+// seen so far (56 of 65,596 bytes, and a content-length to match): the
+// provider got a request the client never made. The failed answer goes to
+// the client instead.
+func TestRetry_OnlyTheWholeRequestIsRetried(t *testing.T) {
+	p := newProvider(threeTokens...)
+	for i := range threeTokens {
+		p.always(i, wasmhost.Status(429, [2]string{"retry-after", "3"}))
+	}
+	h := start(t, retryConfig(""), p)
+	body := `{"model":"gpt-4o","messages":[{"role":"user","content":"` + strings.Repeat("x", 65536) + `"}]}`
+	s, err := h.Workers()[0].Open(chatRequest(body, 56, 4096))
+	require.NoError(t, err)
+	_, err = s.SendBody() // the first 56 bytes
+	require.NoError(t, err)
+	require.NoError(t, s.Respond(p.cluster(s.Upstream))) // answered early
+	require.Equal(t, 429, s.Response.Status)
+	require.Equal(t, "3", header(s.Response.Headers, "retry-after"))
+	for _, r := range p.requests {
+		require.False(t, r.HTTPCall, "no retry of a request the plugin did not see whole")
+	}
+}
+
+// TestRetry_TimedOutRetryLetsTheOriginalThroughAndChargesNobody: a slow
+// healthy retry used to time out into a 504 for the client and a failure
+// for the healthy token.
+func TestRetry_TimedOutRetryLetsTheOriginalThroughAndChargesNobody(t *testing.T) {
+	p := newProvider(threeTokens...)
+	p.always(0, wasmhost.Status(429, [2]string{"retry-after", "7"}))
+	slow := wasmhost.OK()
+	slow.Delay = 5 * time.Second
+	p.always(1, slow)
+	p.always(2, slow)
+	h := start(t, `provider: {type: openai, apiTokens: [`+strings.Join(threeTokens, ", ")+`], tokenSelection: round-robin,
+  failover: {enabled: true, healthCheckInterval: 1000}, retryOnFailure: {enabled: true, maxRetries: 1, retryTimeout: 2000}}`, p)
+	var s *wasmhost.Stream
+	for i := 0; i < 3 && (s == nil || p.token(s.Upstream) != 0); i++ {
+		var err error
+		s, err = h.Workers()[0].Start(wasmhost.Chat("m"))
+		require.NoError(t, err)
+		require.NoError(t, s.Respond(p.cluster(s.Upstream)))
+	}
+	require.True(t, s.Held(), "the 429 is held while the retry runs")
+	advance(t, h, 2500*time.Millisecond)
+	require.True(t, s.Ended())
+	require.Equal(t, 429, s.Response.Status, "the original answer, not a 504")
+	require.Equal(t, "7", header(s.Response.Headers, "retry-after"))
+	st := state(t, h, 3)
+	require.Equal(t, failover.Cooling, st.Tokens[0].Status, "the 429 counts")
+	for _, i := range []int{1, 2} {
+		require.Equal(t, failover.Token{}, st.Tokens[i], "the slow retry's token is charged nothing")
+	}
+}
+
+// TestRetry_MaxRetriesHoldsForCallsThatFailWithoutHeaders: with maxRetries
+// 1 and five tokens, retries that failed without an answer used to go on
+// to every token.
+func TestRetry_MaxRetriesHoldsForCallsThatFailWithoutHeaders(t *testing.T) {
+	tokens := []string{"tok-1-aaaa", "tok-2-bbbb", "tok-3-cccc", "tok-4-dddd", "tok-5-eeee"}
+	p := newProvider(tokens...)
+	for i := range tokens {
+		i := i
+		p.set(i, func(r *wasmhost.UpstreamRequest) wasmhost.Reply {
+			if r.HTTPCall {
+				return wasmhost.Reply{Fault: wasmhost.FaultConnectFailure}
+			}
+			return wasmhost.Status(500)
+		})
+	}
+	h := start(t, `provider: {type: openai, apiTokens: [`+strings.Join(tokens, ", ")+`],
+  failover: {enabled: true}, retryOnFailure: {enabled: true, maxRetries: 1}}`, p)
+	s := do(t, h.Workers()[0], wasmhost.Chat("m"))
+	require.Equal(t, 500, s.Response.Status, "the original failure when the retry got no answer")
+	retries := 0
+	for _, r := range p.requests {
+		if r.HTTPCall {
+			retries++
+		}
+	}
+	require.Equal(t, 1, retries)
+}
+
+// TestRetry_KeptBodyIsDroppedOnceNoRetryCanHappen: the copy of the request
+// kept for a retry used to live as long as the stream (SSE streams last
+// minutes; wasm memory never shrinks). It goes at the answer's headers.
+func TestRetry_KeptBodyIsDroppedOnceNoRetryCanHappen(t *testing.T) {
+	p := newProvider(threeTokens...)
+	h := start(t, retryConfig(""), p, func(o *wasmhost.Options) { o.Workers = 1 })
+	w := h.Workers()[0]
+	prompt := `{"model":"gpt-4o","messages":[{"role":"user","content":"` + strings.Repeat("y", 200<<10) + `"}]}`
+	do(t, w, chatRequest(prompt, 16384)) // warm up
+	before := w.MemoryBytes()
+	var open []*wasmhost.Stream
+	for i := 0; i < 150; i++ { // 150 streams with 200 KB prompts, all still streaming
+		s, err := w.Start(chatRequest(prompt, 16384))
+		require.NoError(t, err)
+		require.NoError(t, s.Respond(wasmhost.Reply{Status: 200, Headers: []wasmhost.Pair{{"content-type", "text/event-stream"}},
+			Body: []byte("data: a\n\n"), Open: true}))
+		require.False(t, s.Ended())
+		open = append(open, s)
+	}
+	grown := int64(w.MemoryBytes()) - int64(before)
+	t.Logf("VM memory %d -> %d bytes (+%d) with 150 open streams of 200 KB prompts", before, w.MemoryBytes(), grown)
+	require.Less(t, grown, int64(16<<20), "kept bodies would be 150 x 200 KB = 30 MB")
+	for _, s := range open {
+		require.NoError(t, s.ResetByClient())
+	}
+}
+
+// TestRetry_HeldAnswerWithTrailersGetsTheRetrysBodyAndTrailers: a held
+// answer that ends with trailers never saw end-of-stream in its body
+// callback, so the retry's body was never swapped in.
+func TestRetry_HeldAnswerWithTrailersGetsTheRetrysBodyAndTrailers(t *testing.T) {
+	p := newProvider(threeTokens...)
+	failed := wasmhost.Status(500)
+	failed.Trailers = []wasmhost.Pair{{"x-failed", "1"}}
+	p.always(0, failed)
+	good := wasmhost.OK()
+	good.Body = []byte(`{"choices":[{"retried":true}]}`)
+	p.always(1, good)
+	p.always(2, good)
+	h := start(t, `provider: {type: openai, apiTokens: [`+strings.Join(threeTokens, ", ")+`], tokenSelection: round-robin,
+  failover: {enabled: true}, retryOnFailure: {enabled: true}}`, p)
+	var s *wasmhost.Stream
+	for i := 0; i < 3 && (s == nil || p.token(s.Upstream) != 0); i++ {
+		s = do(t, h.Workers()[0], wasmhost.Chat("m"))
+	}
+	require.Equal(t, 200, s.Response.Status)
+	require.Equal(t, string(good.Body), string(s.Response.Body))
+	require.Equal(t, fmt.Sprint(len(good.Body)), header(s.Response.Headers, "content-length"))
+	require.Empty(t, s.Response.Trailers, "the failed answer's trailers are gone")
 }

@@ -39,6 +39,9 @@ type Reply struct {
 	// ChunkDelay is the virtual time between chunks.
 	Chunks     []int
 	ChunkDelay time.Duration
+	// Open leaves the answer running after its body: its end never comes
+	// (a stream still streaming; end it with Stream.ResetByClient).
+	Open bool
 	// MidStreamReset makes the upstream reset the stream after its headers
 	// and ResetAfter bytes of body.
 	MidStreamReset bool

@@ -29,7 +29,7 @@ func (s *Stream) Respond(r Reply) error {
 	if len(r.Body) > 0 && r.Chunks == nil && !r.MidStreamReset && header(headers, "content-length") == "" {
 		headers = append(headers, Pair{"content-length", itoa(len(r.Body))})
 	}
-	noBody := len(r.Body) == 0 && r.Trailers == nil && !r.MidStreamReset
+	noBody := len(r.Body) == 0 && r.Trailers == nil && !r.MidStreamReset && !r.Open
 	if err := s.encodeHeaders(headers, noBody); err != nil || s.ended || noBody {
 		return err
 	}
@@ -47,7 +47,7 @@ func (s *Stream) Respond(r Reply) error {
 				return err
 			}
 		}
-		last := sent+n == len(r.Body) && r.Trailers == nil && !r.MidStreamReset
+		last := sent+n == len(r.Body) && r.Trailers == nil && !r.MidStreamReset && !r.Open
 		if n > 0 || last {
 			if err := s.encodeData(r.Body[sent:sent+n], last); err != nil || s.ended {
 				return err
@@ -59,7 +59,7 @@ func (s *Stream) Respond(r Reply) error {
 			return s.upstreamResetLate()
 		}
 	}
-	if r.Trailers != nil {
+	if r.Trailers != nil && !r.Open {
 		return s.encodeTrailers(append([]Pair(nil), r.Trailers...))
 	}
 	return nil
@@ -119,6 +119,9 @@ func (s *Stream) runResponseBody(eos bool) error {
 	s.respBuf = nil
 	if eos {
 		return s.finish()
+	}
+	if s.req.ClientLeavesMidResponse && len(s.clientBody) > 0 {
+		return s.ResetByClient()
 	}
 	return s.after()
 }

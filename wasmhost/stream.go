@@ -19,6 +19,10 @@ type Request struct {
 	Chunks []int
 	// Trailers end the request after its body (none when nil).
 	Trailers []Pair
+	// ClientLeavesMidResponse makes the client reset the stream once the
+	// first chunk of the answer's body reached it (a reset at any other
+	// stage is a call of Stream.ResetByClient).
+	ClientLeavesMidResponse bool
 	// Route and Cluster are the properties xds.route_name and
 	// xds.cluster_name (default route "chat", cluster "llm").
 	Route   string
