@@ -37,6 +37,9 @@ type Options struct {
 	Concurrency int
 	// Dir holds the rendered config and the log (default a temp dir).
 	Dir string
+	// Template is the Envoy configuration to render, relative to the module
+	// root (default "envoy.yaml", the shipped example).
+	Template string
 	// Filter is what sits before the router: "" or "wasm" (the plugin),
 	// "none" (bare Envoy) or "lua" (LuaRoundRobin, the script a user would
 	// otherwise write), for side-by-side benchmarks.
@@ -130,7 +133,11 @@ func Render(o Options, listen, admin int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	b, err := os.ReadFile(filepath.Join(root, "envoy.yaml"))
+	tmpl := o.Template
+	if tmpl == "" {
+		tmpl = "envoy.yaml"
+	}
+	b, err := os.ReadFile(filepath.Join(root, tmpl))
 	if err != nil {
 		return "", err
 	}
@@ -146,9 +153,9 @@ func Render(o Options, listen, admin int) (string, error) {
 		"filename: dist/token-failover.wasm": "filename: " + o.Wasm,
 	} {
 		if !strings.Contains(cfg, old) {
-			return "", fmt.Errorf("envoyrun: envoy.yaml no longer contains %q", old)
+			return "", fmt.Errorf("envoyrun: %s no longer contains %q", tmpl, old)
 		}
-		cfg = strings.Replace(cfg, old, repl, 1)
+		cfg = strings.ReplaceAll(cfg, old, repl)
 	}
 	switch o.Filter {
 	case "none", "lua":

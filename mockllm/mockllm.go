@@ -5,33 +5,19 @@
 //
 // It serves any path ending in /chat/completions (streaming as SSE when the
 // body says "stream": true), /embeddings, /models, Anthropic's /v1/messages
-// and Gemini's /v1beta/models/{model}:generateContent.
+// and Gemini's /v1beta/models/{model}:generateContent. Plan decides each
+// answer, so the emulator's fake cluster can answer exactly as it does.
 package mockllm
 
 import (
-	"encoding/json"
-	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
-
-// Behaviour is how the mock answers one token.
-type Behaviour struct {
-	// Status is the HTTP status to answer (0 = 200 with a completion).
-	Status int
-	// RetryAfter is sent as Retry-After (seconds) when > 0.
-	RetryAfter int
-	// Delay is waited before answering.
-	Delay time.Duration
-	// Reset closes the connection without answering.
-	Reset bool
-}
-
-// Healthy is the default behaviour.
-var Healthy = Behaviour{}
 
 // Record is one request the mock received.
 type Record struct {
@@ -44,6 +30,11 @@ type Record struct {
 	// Probe is true for requests whose body asks for max_tokens 1 with the
 	// "ping" prompt (the plugin's health probe) or a GET of a model list.
 	Probe bool
+	// Body, Header and Trailer are the request as received (Body is empty
+	// when the mock answered early without reading it).
+	Body    []byte
+	Header  http.Header
+	Trailer http.Header
 }
 
 // Server is the mock provider.
@@ -59,6 +50,12 @@ type Server struct {
 func New() *Server {
 	s := &Server{behave: map[string]Behaviour{}}
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	// HTTP/1.1 and cleartext HTTP/2 (h2c), so a cluster may use either
+	// (trailers need HTTP/2 or chunked HTTP/1.1).
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	s.srv.Protocols = &protocols
 	return s
 }
 
@@ -116,79 +113,96 @@ func tokenOf(r *http.Request) string {
 	return ""
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler: it plans the answer from the token's
+// behaviour and carries it out over the wire (early, chunked, with
+// trailers, reset before or during the answer).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Model     string          `json:"model"`
-		Stream    bool            `json:"stream"`
-		MaxTokens int             `json:"max_tokens"`
-		Messages  json.RawMessage `json:"messages"`
-	}
-	_ = json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<20)).Decode(&body)
-	model := body.Model
-	if i := strings.Index(r.URL.Path, "/models/"); i >= 0 && strings.Contains(r.URL.Path, ":") {
-		model = r.URL.Path[i+len("/models/") : strings.LastIndex(r.URL.Path, ":")]
-	}
 	token := tokenOf(r)
-	probe := (body.MaxTokens == 1 && strings.Contains(string(body.Messages), `"ping"`)) ||
-		(r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/models"))
 	s.mu.Lock()
 	b := s.behave[token]
 	s.mu.Unlock()
-	if b.Delay > 0 {
-		time.Sleep(b.Delay)
+	var body []byte
+	early := b.Early || strings.Contains(r.Header.Get(ShapeHeader), `"Early":true`)
+	if early {
+		// Go's HTTP/1 server holds a response until the request body is
+		// read unless full duplex is on.
+		_ = http.NewResponseController(w).EnableFullDuplex()
+	} else {
+		var err error
+		if body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<20)); err != nil {
+			return // the request never arrived whole (Envoy reset it): nothing was received
+		}
 	}
-	status := b.Status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	if b.Reset {
+	a, model := Plan(b, Request{Method: r.Method, Path: r.URL.Path, Body: body, Header: r.Header.Get})
+	isProbe := IsProbe(r.Method, r.URL.Path, body)
+	status := a.Status
+	if a.ResetBefore {
 		status = 0
+	}
+	if token == "" && !a.ResetBefore {
+		status = http.StatusUnauthorized
+		a = Answer{Status: status, Headers: [][2]string{{"content-type", "application/json"}},
+			Body: []byte(`{"error":{"message":"no token","type":"mock_error"}}`)}
 	}
 	s.mu.Lock()
 	s.records = append(s.records, Record{Time: time.Now(), Token: token, Model: model, Method: r.Method,
-		Path: r.URL.Path, Status: status, Probe: probe})
+		Path: r.URL.Path, Status: status, Probe: isProbe, Body: body, Header: r.Header.Clone(), Trailer: r.Trailer.Clone()})
 	s.mu.Unlock()
-	if b.Reset {
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler)
+	if a.Delay > 0 { // recorded on arrival: a request that then times out was still received
+		time.Sleep(a.Delay)
 	}
-	if token == "" {
-		status = http.StatusUnauthorized
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if b.RetryAfter > 0 {
-		w.Header().Set("Retry-After", fmt.Sprint(b.RetryAfter))
-	}
-	if status != http.StatusOK {
-		w.WriteHeader(status)
-		fmt.Fprintf(w, `{"error":{"message":"mock status %d","type":"mock_error"}}`, status)
+	if a.ResetBefore {
+		hangUp(w)
 		return
 	}
-	switch {
-	case strings.HasSuffix(r.URL.Path, "/models") && r.Method == http.MethodGet:
-		fmt.Fprint(w, `{"object":"list","data":[{"id":"mock-model","object":"model"}]}`)
-	case strings.HasSuffix(r.URL.Path, "/embeddings"):
-		fmt.Fprintf(w, `{"object":"list","model":%q,"data":[{"object":"embedding","index":0,"embedding":[0.1,0.2]}]}`, model)
-	case strings.HasSuffix(r.URL.Path, "/messages"):
-		fmt.Fprintf(w, `{"type":"message","role":"assistant","model":%q,"content":[{"type":"text","text":"pong"}]}`, model)
-	case strings.Contains(r.URL.Path, ":generateContent") || strings.Contains(r.URL.Path, ":streamGenerateContent"):
-		fmt.Fprint(w, `{"candidates":[{"content":{"parts":[{"text":"pong"}]}}]}`)
-	case body.Stream:
-		w.Header().Set("Content-Type", "text/event-stream")
-		for _, part := range []string{"po", "ng"} {
-			fmt.Fprintf(w, "data: {\"object\":\"chat.completion.chunk\",\"model\":%q,\"choices\":[{\"delta\":{\"content\":%q}}]}\n\n", model, part)
-			if f, ok := w.(http.Flusher); ok {
-				f.Flush()
-			}
-		}
-		fmt.Fprint(w, "data: [DONE]\n\n")
-	default:
-		fmt.Fprintf(w, `{"object":"chat.completion","model":%q,"choices":[{"index":0,"message":{"role":"assistant","content":"pong"}}]}`, model)
+	for _, h := range a.Headers {
+		w.Header().Set(h[0], h[1])
 	}
+	for _, t := range a.Trailers {
+		w.Header().Add("Trailer", t[0])
+	}
+	if len(a.Chunks) == 0 && !a.MidStreamReset && len(a.Trailers) == 0 {
+		w.Header().Set("Content-Length", strconv.Itoa(len(a.Body)))
+	}
+	w.WriteHeader(a.Status)
+	flush := func() {
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
+	flush()
+	sent := 0
+	for i, n := range append(append([]int(nil), a.Chunks...), len(a.Body)) {
+		if i > 0 && a.ChunkDelay > 0 {
+			time.Sleep(a.ChunkDelay)
+		}
+		n = min(n, len(a.Body)-sent)
+		if a.MidStreamReset && sent+n >= a.ResetAfter {
+			_, _ = w.Write(a.Body[sent:a.ResetAfter])
+			flush()
+			time.Sleep(20 * time.Millisecond) // let the bytes leave before the reset
+			hangUp(w)
+			return
+		}
+		_, _ = w.Write(a.Body[sent : sent+n])
+		flush()
+		sent += n
+	}
+	for _, t := range a.Trailers {
+		w.Header().Set(t[0], t[1])
+	}
+}
+
+// hangUp closes the connection without a (complete) answer.
+func hangUp(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			if tc, ok := conn.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0) // a reset, not a clean close
+			}
+			_ = conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
 }

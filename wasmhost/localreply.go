@@ -46,6 +46,8 @@ const (
 	flagUpstreamConnectionTermination = 0x40
 	flagUpstreamOverflow              = 0x80
 	flagDownstreamConnectionTerm      = 0x4000
+	flagUpstreamRetryLimitExceeded    = 0x8000
+	flagUpstreamProtocolError         = 0x800000
 )
 
 const resetBody = "upstream connect error or disconnect/reset before headers. reset reason: "
@@ -53,8 +55,8 @@ const resetBody = "upstream connect error or disconnect/reset before headers. re
 // faults maps each fault to Envoy's local reply (Envoy 1.36-1.40).
 var faults = map[Fault]localReply{
 	FaultRouteTimeout:          {504, "upstream request timeout", "response_timeout", flagUpstreamRequestTimeout},
-	FaultPerTryTimeout:         {504, "upstream request timeout", "upstream_per_try_timeout", flagUpstreamRequestTimeout},
-	FaultConnectFailure:        {503, resetBody + "remote connection failure, transport failure reason: delayed connect error: Connection refused", "upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused}", flagUpstreamConnectionFailure},
+	FaultPerTryTimeout:         {504, "upstream request timeout", "upstream_per_try_timeout", flagUpstreamRequestTimeout | flagUpstreamRetryLimitExceeded},
+	FaultConnectFailure:        {503, resetBody + "remote connection failure", "upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused}", flagUpstreamConnectionFailure},
 	FaultRemoteReset:           {503, resetBody + "remote reset", "upstream_reset_before_response_started{remote_reset}", flagUpstreamRemoteReset},
 	FaultConnectionTermination: {503, resetBody + "connection termination", "upstream_reset_before_response_started{connection_termination}", flagUpstreamConnectionTermination},
 	FaultOverflow:              {503, resetBody + "overflow", "upstream_reset_before_response_started{overflow}", flagUpstreamOverflow},
@@ -66,7 +68,10 @@ var faults = map[Fault]localReply{
 // Details for stream ends that are not local replies.
 const (
 	detailsViaUpstream      = "via_upstream"
-	detailsRemoteResetLate  = "upstream_reset_after_response_started{remote_reset}"
+	// detailsResetLate is an HTTP/1.1 upstream closing mid-body (Envoy 1.40
+	// reports the cut chunked body as a protocol error; over HTTP/2 it is
+	// {remote_reset}).
+	detailsResetLate        = "upstream_reset_after_response_started{protocol_error}"
 	detailsClientGone       = "downstream_remote_disconnect"
 	detailsPayloadTooLarge  = "request_payload_too_large"
 	detailsResponseTooLarge = "response_payload_too_large"

@@ -14,6 +14,9 @@ func (s *Stream) Respond(r Reply) error {
 	if s.ended {
 		return ErrEnded
 	}
+	if len(r.Trailers) == 0 {
+		r.Trailers = nil // no trailers at all, not an empty trailer block
+	}
 	if s.Upstream != nil {
 		s.Upstream.Answered = true
 	}
@@ -199,8 +202,8 @@ func (s *Stream) checkResponseLimit(n int) error {
 // upstreamResetLate is the upstream resetting the stream after its
 // headers: Envoy resets the client's stream too.
 func (s *Stream) upstreamResetLate() error {
-	s.props["response.code_details"] = detailsRemoteResetLate
-	s.flags |= flagUpstreamRemoteReset
+	s.props["response.code_details"] = detailsResetLate
+	s.flags |= flagUpstreamProtocolError
 	s.Response = s.clientView(true)
 	return s.end()
 }

@@ -102,7 +102,7 @@ func TestStreamShapes_CallbacksInEnvoysOrder(t *testing.T) {
 			r.MidStreamReset, r.ResetAfter = true, 5
 			require.NoError(t, s.Respond(r))
 			require.True(t, s.Response.Reset)
-			require.Equal(t, "upstream_reset_after_response_started{remote_reset}", s.Response.Details)
+			require.Equal(t, "upstream_reset_after_response_started{protocol_error}", s.Response.Details)
 			require.Equal(t, r.Body[:5], s.Response.Body)
 			return s
 		}, []string{"context_create", "request_headers", "request_body", "response_headers", "response_body", "log", "done", "delete"}},

@@ -136,6 +136,9 @@ func (vm *VM) Open(req Request) (*Stream, error) {
 	if req.Cluster == "" {
 		req.Cluster = "llm"
 	}
+	if len(req.Trailers) == 0 {
+		req.Trailers = nil
+	}
 	if vm.failed != nil {
 		return vm.failStream(req)
 	}

@@ -1,0 +1,200 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/token-failover/token-failover/mockllm"
+)
+
+func chatBody(model string) string {
+	return `{"model":"` + model + `","messages":[{"role":"user","content":"hi"}]}`
+}
+
+// ask is a plain chat-completion step.
+func ask() step { return step{body: chatBody("gpt-4o")} }
+
+func asks(n int, s step) []step {
+	out := make([]step, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}
+
+func on(route string) step { s := ask(); s.route = route; return s }
+
+// tokensOf lists the token index of each step's first hop (-1: none).
+func tokensOf(steps []outcome) []int {
+	var out []int
+	for _, s := range steps {
+		if len(s.Hops) == 0 {
+			out = append(out, -1)
+			continue
+		}
+		out = append(out, s.Hops[0].Token)
+	}
+	return out
+}
+
+func count(xs []int, v int) int {
+	n := 0
+	for _, x := range xs {
+		if x == v {
+			n++
+		}
+	}
+	return n
+}
+
+var (
+	tokenMetrics = []string{"token0.failures_upstream", "token0.failures_auth", "token0.failures_quota", "token0.failures_ratelimit",
+		"token0.demotions", "token0.state", "token1.failures_upstream", "token1.failures_auth", "token1.failures_ratelimit",
+		"token1.demotions", "token1.state", "token2.failures_upstream", "token2.demotions", "token2.state",
+		"token0.requests", "token1.requests", "token2.requests", "available_tokens", "requests_refused", "model_unmapped", "retries"}
+	nested    = `{"model":"gpt-4o","x":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`
+	bigBody   = `{"model":"gpt-4o","messages":[{"role":"user","content":"` + strings.Repeat("z", 3<<20) + `"}]}`
+	longModel = `{"model":"` + strings.Repeat("m", 300) + `","messages":[]}`
+	utf16Body = func() string {
+		b := []byte{0xff, 0xfe}
+		for _, r := range chatBody("gpt-4o") {
+			b = append(b, byte(r), 0)
+		}
+		return string(b)
+	}()
+	sse = mockllm.Behaviour{Chunks: 4, ChunkDelay: 150 * time.Millisecond}
+)
+
+func withBody(body string, chunks ...int) step { return step{body: body, chunks: chunks} }
+
+// scenarios is the differential table: every defect class of issues 10-12
+// (and the plain behaviours around them) has a scenario here.
+var scenarios = []scenario{
+	{name: "spread_rewrite_and_strip_client_credentials", steps: asks(3, step{body: chatBody("gpt-4o"), headers: [][2]string{
+		{"authorization", "Bearer client-own-key"}, {"x-api-key", "client-x"}, {"openai-organization", "client-org"}, {"openai-project", "client-proj"}}}),
+		metrics: tokenMetrics, check: func(t *testing.T, s []outcome) {
+			require.ElementsMatch(t, []int{0, 1, 2}, tokensOf(s))
+			for _, o := range s {
+				require.Equal(t, "mapped-4o", o.Hops[0].Model)
+				require.Equal(t, "authorization:own", o.Hops[0].Auth, "only the operator's credential reaches the provider")
+			}
+		}},
+	{name: "body_in_chunks_cut_inside_the_model", steps: []step{withBody(chatBody("gpt-4o"), 5, 8, 3), withBody(chatBody("gpt-4o"), 11, 1, 1, 1),
+		withBody(chatBody("gpt-4o-mini"), 14)}, metrics: tokenMetrics, check: func(t *testing.T, s []outcome) {
+		require.Equal(t, "mapped-4o", s[0].Hops[0].Model)
+		require.Equal(t, "mapped-4o", s[1].Hops[0].Model)
+		require.Equal(t, "mapped-mini", s[2].Hops[0].Model)
+	}},
+	{name: "second_model_key_refused", steps: []step{withBody(`{"model":"gpt-4o-mini","messages":[],"model":"o1-pro"}`),
+		withBody(`{"model":"gpt-4o-mini","messages":[],"MODEL":"o1-pro"}`, 30), ask()}, metrics: tokenMetrics,
+		check: func(t *testing.T, s []outcome) {
+			for _, o := range s[:2] {
+				require.Equal(t, 400, o.Status)
+				require.Empty(t, o.Hops, "the provider never gets the request whole")
+			}
+			require.Equal(t, 200, s[2].Status)
+		}},
+	{name: "deep_nesting_does_not_kill_the_vm", steps: []step{withBody(nested, 4096), ask()}, metrics: tokenMetrics,
+		check: func(t *testing.T, s []outcome) {
+			require.Equal(t, sha([]byte(strings.Replace(nested, "gpt-4o", "mapped-4o", 1))), s[0].Hops[0].BodySHA, "mapped")
+			require.Equal(t, 200, s[1].Status)
+		}},
+	{name: "long_model_passes_unmapped", steps: []step{withBody(longModel)}, metrics: tokenMetrics, check: func(t *testing.T, s []outcome) {
+		require.Equal(t, strings.Repeat("m", 300), s[0].Hops[0].Model)
+	}},
+	{name: "three_mib_body_streams_without_413", steps: []step{withBody(bigBody, 65536, 65536)}, metrics: tokenMetrics,
+		check: func(t *testing.T, s []outcome) {
+			require.Equal(t, 200, s[0].Status)
+			require.Equal(t, sha([]byte(strings.Replace(bigBody, "gpt-4o", "mapped-4o", 1))), s[0].Hops[0].BodySHA)
+		}},
+	{name: "utf16_body_refused", steps: []step{withBody(utf16Body)}, metrics: tokenMetrics, check: func(t *testing.T, s []outcome) {
+		require.Equal(t, 400, s[0].Status)
+	}},
+	{name: "encoded_body_refused", steps: []step{{body: chatBody("gpt-4o"), headers: [][2]string{{"content-encoding", "gzip"}}}},
+		metrics: tokenMetrics, check: func(t *testing.T, s []outcome) { require.Equal(t, 415, s[0].Status) }},
+	{name: "not_json_passes_untouched", steps: []step{withBody("plain text, not json")}, metrics: tokenMetrics,
+		check: func(t *testing.T, s []outcome) { require.Equal(t, sha([]byte("plain text, not json")), s[0].Hops[0].BodySHA) }},
+	{name: "401_demotes_at_once", behave: map[int]mockllm.Behaviour{1: {Status: 401}}, steps: asks(6, ask()), metrics: tokenMetrics,
+		check: func(t *testing.T, s []outcome) { require.Equal(t, 1, count(tokensOf(s), 1)) }},
+	{name: "500_demotes_at_the_threshold", behave: map[int]mockllm.Behaviour{0: {Status: 500}}, steps: asks(9, ask()), metrics: tokenMetrics,
+		check: func(t *testing.T, s []outcome) { require.Equal(t, 2, count(tokensOf(s), 0)) }},
+	{name: "429_cools_for_retry_after_and_returns", behave: map[int]mockllm.Behaviour{2: {Status: 429, RetryAfter: 1}},
+		steps: append(asks(5, ask()), step{wait: 1500 * time.Millisecond, behave: map[int]mockllm.Behaviour{2: {}}, body: chatBody("gpt-4o")},
+			ask(), ask(), ask()), metrics: tokenMetrics,
+		check: func(t *testing.T, s []outcome) {
+			toks := tokensOf(s)
+			require.Equal(t, 1, count(toks[:5], 2), "cooling after its 429")
+			require.Positive(t, count(toks[5:], 2), "back after Retry-After")
+		}},
+	{name: "429_out_of_credit_is_a_quota_demotion", behave: map[int]mockllm.Behaviour{0: {Status: 429,
+		Body: `{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}`}},
+		steps: asks(4, ask()), metrics: tokenMetrics},
+	{name: "429_request_too_large_charges_nobody", behave: map[int]mockllm.Behaviour{0: {Status: 429, Body: `{"error":{"message":` +
+		`"Request too large for gpt-4o in organization org-x on tokens per min (TPM): Limit 30000, Requested 50000.","type":"tokens","code":"rate_limit_exceeded"}}`}},
+		steps: asks(6, ask()), metrics: tokenMetrics, check: func(t *testing.T, s []outcome) { require.Equal(t, 2, count(tokensOf(s), 0)) }},
+	{name: "403_region_charges_nobody", behave: map[int]mockllm.Behaviour{1: {Status: 403,
+		Body: `{"error":{"code":"unsupported_country_region_territory","message":"Country, region, or territory not supported","type":"request_forbidden"}}`}},
+		steps: asks(6, ask()), metrics: tokenMetrics, check: func(t *testing.T, s []outcome) { require.Equal(t, 2, count(tokensOf(s), 1)) }},
+	{name: "503_retry_after_cools", behave: map[int]mockllm.Behaviour{0: {Status: 503, RetryAfter: 30}}, steps: asks(6, ask()),
+		metrics: tokenMetrics, check: func(t *testing.T, s []outcome) { require.Equal(t, 1, count(tokensOf(s), 0)) }},
+	{name: "route_timeout_counts_towards_the_threshold", behave: map[int]mockllm.Behaviour{0: {Delay: time.Second}},
+		steps: asks(6, on("timeout")), metrics: tokenMetrics, check: func(t *testing.T, s []outcome) {
+			require.Equal(t, 2, count(tokensOf(s), 0))
+			for _, o := range s {
+				if o.Hops[0].Token == 0 {
+					require.Equal(t, 504, o.Status)
+				}
+			}
+		}},
+	{name: "per_try_timeout_counts", behave: map[int]mockllm.Behaviour{0: {Delay: time.Second}}, steps: asks(6, on("pertry")),
+		metrics: tokenMetrics, check: func(t *testing.T, s []outcome) { require.Equal(t, 2, count(tokensOf(s), 0)) }},
+	{name: "connect_failure_counts", steps: asks(6, on("dead")), metrics: tokenMetrics, check: func(t *testing.T, s []outcome) {
+		require.Equal(t, 503, s[0].Status)
+	}},
+	{name: "circuit_breaker_overflow_charges_nobody", steps: asks(6, on("overflow")), metrics: tokenMetrics},
+	{name: "no_healthy_upstream_charges_nobody", steps: asks(4, on("empty")), metrics: tokenMetrics},
+	{name: "maintenance_mode_charges_nobody", steps: asks(4, on("maint")), metrics: tokenMetrics},
+	{name: "stream_reset_after_its_200_fails", behave: map[int]mockllm.Behaviour{0: {Chunks: 2, ResetAfter: 20}},
+		steps: asks(6, step{body: `{"model":"gpt-4o","stream":true}`}), metrics: tokenMetrics,
+		check: func(t *testing.T, s []outcome) { require.Equal(t, 2, count(tokensOf(s), 0)) }},
+	{name: "client_leaving_mid_stream_charges_nobody", steps: asks(4, step{body: `{"model":"gpt-4o","stream":true}`, shape: &sse, leave: true}),
+		metrics: tokenMetrics},
+	{name: "early_429_is_not_retried_with_part_of_the_body", retry: ", maxRetries: 2",
+		behave: map[int]mockllm.Behaviour{0: {Status: 429, RetryAfter: 9, Early: true}, 1: {Status: 429, RetryAfter: 9, Early: true},
+			2: {Status: 429, RetryAfter: 9, Early: true}},
+		steps: []step{withBody(`{"model":"gpt-4o","messages":[{"role":"user","content":"`+strings.Repeat("q", 65536)+`"}]}`, 56, 4096)},
+		metrics: tokenMetrics, check: func(t *testing.T, s []outcome) {
+			require.Equal(t, 429, s[0].Status)
+			require.Len(t, s[0].Hops, 1, "no retry")
+		}},
+	{name: "retry_hides_a_failing_token", retry: ", maxRetries: 1", behave: map[int]mockllm.Behaviour{1: {Status: 500}},
+		steps: asks(6, ask()), metrics: tokenMetrics, check: func(t *testing.T, s []outcome) {
+			for _, o := range s {
+				require.Equal(t, 200, o.Status)
+			}
+		}},
+	{name: "retry_all_failing_gives_the_last_answer", retry: ", maxRetries: 2", behave: map[int]mockllm.Behaviour{0: {Status: 503},
+		1: {Status: 502}, 2: {Status: 500}}, steps: []step{ask()}, metrics: tokenMetrics, check: func(t *testing.T, s []outcome) {
+		require.Len(t, s[0].Hops, 3)
+		require.Contains(t, s[0].Body, "mock status")
+	}},
+	{name: "request_trailers_reach_the_provider", steps: []step{{route: "h2", body: chatBody("gpt-4o"), chunks: []int{10},
+		trailers: [][2]string{{"x-checksum", "abc"}}}}, metrics: tokenMetrics, check: func(t *testing.T, s []outcome) {
+		require.Equal(t, "x-checksum=abc;", s[0].Hops[0].Trailers)
+		require.Equal(t, "mapped-4o", s[0].Hops[0].Model)
+	}},
+	{name: "all_tokens_down_reject", failover: ", allTokensDown: reject",
+		behave: map[int]mockllm.Behaviour{0: {Status: 401}, 1: {Status: 401}, 2: {Status: 401}}, steps: asks(4, ask()), metrics: tokenMetrics,
+		check: func(t *testing.T, s []outcome) {
+			require.Equal(t, 503, s[3].Status)
+			require.Empty(t, s[3].Hops)
+		}},
+	{name: "embeddings_and_non_chat_apis_pass", steps: []step{{path: "/v1/embeddings", body: `{"model":"gpt-4o","input":["a"]}`},
+		{method: "GET", path: "/v1/models"}}, metrics: tokenMetrics, check: func(t *testing.T, s []outcome) {
+		require.Equal(t, "mapped-4o", s[0].Hops[0].Model)
+		require.Equal(t, 200, s[1].Status)
+	}},
+}

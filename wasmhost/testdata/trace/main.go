@@ -1,0 +1,63 @@
+//go:build wasip1
+
+// Command trace is a proxy-wasm test module that logs every callback it
+// gets (name, size, end of stream) and continues each: run in Envoy and in
+// the emulator, it shows the order in which each host calls a filter for a
+// given stream shape.
+package main
+
+import (
+	"fmt"
+
+	"github.com/token-failover/token-failover/abi"
+)
+
+type vm struct{}
+
+func (vm) OnVMStart(int) bool                        { return true }
+func (vm) NewPluginContext(uint32) abi.PluginContext { return root{} }
+
+type root struct{}
+
+func (root) OnConfigure(int) bool                     { return true }
+func (root) OnTick()                                  {}
+func (root) OnHTTPCallResponse(uint32, int, int, int) {}
+func (root) NewHTTPContext(id uint32) abi.HTTPContext { return stream{id} }
+func (root) OnDone() bool                             { return true }
+
+type stream struct{ id uint32 }
+
+func (s stream) log(format string, args ...any) {
+	abi.WasmHost{}.Log(abi.LogInfo, fmt.Sprintf("trace %d ", s.id)+fmt.Sprintf(format, args...))
+}
+
+func (s stream) OnRequestHeaders(n int, eos bool) abi.Action {
+	s.log("request_headers %v", eos)
+	return abi.ActionContinue
+}
+func (s stream) OnRequestBody(n int, eos bool) abi.Action {
+	s.log("request_body %d %v", n, eos)
+	return abi.ActionContinue
+}
+func (s stream) OnRequestTrailers(n int) abi.Action {
+	s.log("request_trailers")
+	return abi.ActionContinue
+}
+func (s stream) OnResponseHeaders(n int, eos bool) abi.Action {
+	s.log("response_headers %v", eos)
+	return abi.ActionContinue
+}
+func (s stream) OnResponseBody(n int, eos bool) abi.Action {
+	s.log("response_body %d %v", n, eos)
+	return abi.ActionContinue
+}
+func (s stream) OnResponseTrailers(n int) abi.Action {
+	s.log("response_trailers")
+	return abi.ActionContinue
+}
+func (s stream) OnLog()  { s.log("log") }
+func (s stream) OnDone() { s.log("done") }
+
+func init() { abi.SetVMContext(vm{}) }
+
+func main() {}
