@@ -116,7 +116,9 @@ var scenarios = []scenario{
 	{name: "encoded_body_refused", steps: []step{{body: chatBody("gpt-4o"), headers: [][2]string{{"content-encoding", "gzip"}}}},
 		metrics: tokenMetrics, check: func(t *testing.T, s []outcome) { require.Equal(t, 415, s[0].Status) }},
 	{name: "not_json_passes_untouched", steps: []step{withBody("plain text, not json")}, metrics: tokenMetrics,
-		check: func(t *testing.T, s []outcome) { require.Equal(t, sha([]byte("plain text, not json")), s[0].Hops[0].BodySHA) }},
+		check: func(t *testing.T, s []outcome) {
+			require.Equal(t, sha([]byte("plain text, not json")), s[0].Hops[0].BodySHA)
+		}},
 	{name: "401_demotes_at_once", behave: map[int]mockllm.Behaviour{1: {Status: 401}}, steps: asks(6, ask()), metrics: tokenMetrics,
 		check: func(t *testing.T, s []outcome) { require.Equal(t, 1, count(tokensOf(s), 1)) }},
 	{name: "500_demotes_at_the_threshold", behave: map[int]mockllm.Behaviour{0: {Status: 500}}, steps: asks(9, ask()), metrics: tokenMetrics,
@@ -165,7 +167,7 @@ var scenarios = []scenario{
 	{name: "early_429_is_not_retried_with_part_of_the_body", retry: ", maxRetries: 2",
 		behave: map[int]mockllm.Behaviour{0: {Status: 429, RetryAfter: 9, Early: true}, 1: {Status: 429, RetryAfter: 9, Early: true},
 			2: {Status: 429, RetryAfter: 9, Early: true}},
-		steps: []step{withBody(`{"model":"gpt-4o","messages":[{"role":"user","content":"`+strings.Repeat("q", 65536)+`"}]}`, 56, 4096)},
+		steps:   []step{withBody(`{"model":"gpt-4o","messages":[{"role":"user","content":"`+strings.Repeat("q", 65536)+`"}]}`, 56, 4096)},
 		metrics: tokenMetrics, check: func(t *testing.T, s []outcome) {
 			require.Equal(t, 429, s[0].Status)
 			require.Len(t, s[0].Hops, 1, "no retry")

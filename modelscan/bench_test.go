@@ -1,5 +1,20 @@
 package modelscan
 
+// Figures on a 2-CPU AMD EPYC VM, Go 1.26, best of three (ns per KiB of body;
+// wasm is GOOS=wasip1 under Node 20's V8, steady state):
+//
+//	chat body, scanned whole   native   wasm
+//	1 KiB, model first/last    437/331  921/905
+//	64 KiB                     259/259  632/976
+//	1 MiB                      265/286  640/622
+//	8 MiB                      269/289  632/554
+//	first member only          56-88 ns 196-283 ns, any size
+//	encoding/json token walk   9400-12600 ns/KiB natively
+//
+// Adversarial 1 MiB bodies (native/wasm ns per KiB): an escape every other
+// byte 449/1098, deep nesting 543/1223, six-byte top-level members
+// 1078/3414, a base64 string 25/259.
+
 import (
 	"bytes"
 	"encoding/json"

@@ -34,6 +34,7 @@
 //
 // Costs: a Feed allocates nothing but a found member's decoded Value. Strings
 // are skipped eight bytes at a time, long clean runs with bytes.IndexByte;
-// a typical chat body costs about 0.3 µs per KiB natively and under 1 µs per
-// KiB in the wasm build (figures in bench_test.go's comments).
+// a chat body costs about 0.25-0.45 µs per KiB natively and 0.55-1 µs per KiB
+// in the wasm build under V8, whatever its size; finding a leading model key
+// costs a constant 0.1-0.3 µs (figures in bench_test.go).
 package modelscan

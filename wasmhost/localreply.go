@@ -67,7 +67,7 @@ var faults = map[Fault]localReply{
 
 // Details for stream ends that are not local replies.
 const (
-	detailsViaUpstream      = "via_upstream"
+	detailsViaUpstream = "via_upstream"
 	// detailsResetLate is an HTTP/1.1 upstream closing mid-body (Envoy 1.40
 	// reports the cut chunked body as a protocol error; over HTTP/2 it is
 	// {remote_reset}).
