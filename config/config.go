@@ -15,6 +15,11 @@ import (
 
 // Config is a validated plugin configuration.
 type Config struct {
+	// Upstream is set by mode: upstream: the plugin runs as an upstream
+	// HTTP filter of the route's cluster, once per router attempt, and the
+	// router's retry_policy retries (carrying the tokens already tried in a
+	// signed request header); retryOnFailure is then refused.
+	Upstream bool
 	// Global serves requests no rule matches; nil passes them through.
 	Global *ProviderBlock
 	// Rules are Higress _rules_, first match wins.
@@ -23,7 +28,21 @@ type Config struct {
 	Warnings []string
 }
 
-// Rule sends requests of some routes or domains to their own pool.
+// blocks lists every provider block: the global one, then the rules'.
+func (c *Config) blocks() []*ProviderBlock {
+	var out []*ProviderBlock
+	if c.Global != nil {
+		out = append(out, c.Global)
+	}
+	for _, r := range c.Rules {
+		if r.Block != nil {
+			out = append(out, r.Block)
+		}
+	}
+	return out
+}
+
+// Rule sends requests of some routes or domains to their own block.
 type Rule struct {
 	Routes  []string
 	Domains []string
@@ -47,6 +66,8 @@ type ProviderBlock struct {
 	Selection    string
 	StickyHeader string
 	Retry        RetryConfig
+	// path is where the block sits in the configuration, for messages.
+	path string
 }
 
 // FailoverConfig is provider.failover.
@@ -89,7 +110,7 @@ const (
 )
 
 var (
-	topFields      = []string{"provider", "_rules_"}
+	topFields      = []string{"provider", "_rules_", "mode"}
 	ruleFields     = []string{"_match_route_", "_match_domain_", "provider"}
 	providerFields = []string{"type", "id", "apiTokens", "modelMapping", "failover", "retryOnFailure",
 		"tokenSelection", "stickyHeader", "azureServiceUrl", "claudeVersion", "authHeader", "authPrefix", "host"}
@@ -111,6 +132,7 @@ func Parse(raw []byte) (*Config, error) {
 	r := &reader{}
 	cfg := &Config{}
 	if r.object(root, "(root)", topFields...) {
+		cfg.Upstream = r.oneOf(root, "", "mode", "downstream", "downstream", "upstream") == "upstream"
 		if p := root.Get("provider"); p.Exists() {
 			cfg.Global = r.pool(p, "provider")
 		}
@@ -121,6 +143,13 @@ func Parse(raw []byte) (*Config, error) {
 			r.fail("provider", "is required (or _rules_)")
 		} else if !root.Get("provider").Exists() && len(root.Get("_rules_").Array()) == 0 && root.Get("_rules_").IsArray() {
 			r.fail("_rules_", "must hold at least one rule when there is no provider, got an empty list")
+		}
+	}
+	if cfg.Upstream {
+		for _, b := range cfg.blocks() {
+			if b.Retry.Enabled {
+				r.fail(b.path+".retryOnFailure.enabled", "must be false with mode: upstream (the router's retry_policy retries each attempt through this filter)")
+			}
 		}
 	}
 	cfg.Warnings = r.warns
@@ -161,7 +190,7 @@ func (r *reader) pool(v gjson.Result, path string) *ProviderBlock {
 		return nil
 	}
 	before := len(r.errs)
-	p := &ProviderBlock{}
+	p := &ProviderBlock{path: path}
 	typ := r.str(v, path, "type", "")
 	opts := provider.Options{
 		AzureServiceURL: r.headerValue(v, path, "azureServiceUrl"),

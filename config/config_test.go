@@ -198,3 +198,13 @@ func TestParse_TokensReadLikeHigressAndTrimmed(t *testing.T) {
 	require.Equal(t, "sk-two", c.Global.Tokens[1].Secret())
 	require.Equal(t, []string{"provider.apiTokens[0]: surrounding whitespace trimmed", "provider.apiTokens[1]: surrounding whitespace trimmed"}, c.Warnings)
 }
+
+func TestParse_UpstreamMode(t *testing.T) {
+	c, err := Parse([]byte("mode: upstream\nprovider: {type: openai, apiTokens: [a]}"))
+	require.NoError(t, err)
+	require.True(t, c.Upstream)
+	_, err = Parse([]byte("mode: upstream\nprovider: {type: openai, apiTokens: [a], retryOnFailure: {enabled: true}}"))
+	require.ErrorContains(t, err, "provider.retryOnFailure.enabled: must be false with mode: upstream")
+	_, err = Parse([]byte("mode: sideways\nprovider: {type: openai, apiTokens: [a]}"))
+	require.ErrorContains(t, err, `mode: must be one of downstream, upstream, got "sideways"`)
+}

@@ -125,7 +125,7 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-var configBlock = regexp.MustCompile(`(?s)(value: \|\n)(.*?)(\n\s+- name: envoy\.filters\.http\.router)`)
+var configBlock = regexp.MustCompile(`(?s)(value: \|\n)(( *).*?)(\n\s+- name: envoy\.filters\.http\.(router|upstream_codec))`)
 
 // Render returns envoy.yaml with the given ports, paths and plugin config.
 func Render(o Options, listen, admin int) (string, error) {
@@ -173,7 +173,7 @@ func Render(o Options, listen, admin int) (string, error) {
 		if m == nil {
 			return "", errors.New("envoyrun: envoy.yaml has no plugin configuration block")
 		}
-		indent := "                    "
+		indent := cfg[m[6]:m[7]] // the block's own indentation
 		var lines []string
 		for _, l := range strings.Split(strings.TrimRight(o.PluginConfig, "\n"), "\n") {
 			lines = append(lines, indent+l)

@@ -20,7 +20,7 @@ func (r *Root) OnTick() {
 		return
 	}
 	r.vm.refreshLogLevel()
-	r.vm.refreshStickyKey()
+	r.vm.refreshSecret()
 	now := r.host.ProcessMs()
 	for _, p := range r.pools {
 		if p.failover() != nil {
@@ -102,6 +102,11 @@ func (r *Root) probe(p *pool, i int, now int64) {
 	headers := make([]abi.HeaderPair, 0, 3+len(pr.Headers))
 	headers = append(headers, abi.HeaderPair{":method", pr.Method}, abi.HeaderPair{":path", pr.Path}, abi.HeaderPair{":authority", pr.Authority})
 	headers = append(headers, pr.Headers...)
+	if r.cfg.Upstream {
+		// The probe passes through this plugin again as the cluster's
+		// upstream filter, which must leave its token alone.
+		headers = append(headers, abi.HeaderPair{probeHeader, r.vm.probeMark()})
+	}
 	var id uint32
 	sent := ""
 	for _, cluster := range [...]string{target.Cluster, fallback} {

@@ -1,10 +1,12 @@
 package plugin
 
 import (
+	"crypto/hmac"
 	"strconv"
 	"strings"
 
 	"github.com/token-failover/token-failover/abi"
+	"github.com/token-failover/token-failover/config"
 	"github.com/token-failover/token-failover/modelscan"
 	"github.com/token-failover/token-failover/provider"
 )
@@ -33,6 +35,10 @@ type stream struct {
 	resp        response
 	retry       *retry // non-nil while a retry is still possible
 	done        bool
+	// tried are the tokens earlier router attempts of this request used
+	// (mode: upstream); probe marks the plugin's own probe passing through.
+	tried []int
+	probe bool
 }
 
 // OnRequestHeaders picks a token (one shared-data read) and rewrites auth,
@@ -70,6 +76,9 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 			encoding = h[1]
 		}
 	}
+	if r.cfg.Upstream && s.upstreamAttempt(headers) {
+		return abi.ActionContinue // the plugin's own probe keeps its token
+	}
 	b := r.match(func() string {
 		v, _ := host.GetProperty("xds", "route_name")
 		return string(v)
@@ -84,6 +93,13 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 		return abi.ActionPause
 	}
 	s.token = tok
+	if r.cfg.Upstream {
+		// The next attempt of this request (the router's retry) sees this
+		// header and picks another token.
+		if err := host.ReplaceHeader(abi.MapRequestHeaders, triedHeader, r.vm.encodeTried(append(s.tried, tok))); err != nil {
+			r.logf(abi.LogWarn, "cannot note the token tried for this request: %v", err)
+		}
+	}
 	sent := head
 	cfg.Provider.Rewrite(&sent)
 	if cfg.Provider.ModelInPath(sent.Path) {
@@ -163,7 +179,21 @@ func (s *stream) pick(headers []abi.HeaderPair) (int, bool) {
 		}
 	}
 	now := r.host.ProcessMs()
-	tok, allDown, backAt := state.Pick(now, nil, s.chooser(sticky))
+	var untried func(int) bool
+	if len(s.tried) > 0 {
+		untried = func(i int) bool {
+			for _, t := range s.tried {
+				if t == i {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	tok, allDown, backAt := state.Pick(now, untried, s.chooser(sticky))
+	if tok < 0 { // every token was tried: any may serve this last attempt
+		tok, allDown, backAt = state.Pick(now, nil, s.chooser(sticky))
+	}
 	if !allDown {
 		return tok, true
 	}
@@ -351,4 +381,33 @@ func (s *stream) forward(buf []byte) {
 	if s.retry != nil {
 		s.retry.keep(buf, nil)
 	}
+}
+
+// upstreamAttempt reads what an upstream-mode filter needs from the
+// attempt's headers: the plugin's own probe (true: leave it alone), and the
+// tokens earlier attempts of this request tried. A client cannot forge
+// either header: both are signed with the process's secret, and a probe
+// mark that does not verify is removed.
+func (s *stream) upstreamAttempt(headers []abi.HeaderPair) bool {
+	r := s.root
+	var mark, tried string
+	for _, h := range headers {
+		switch h[0] {
+		case probeHeader:
+			mark = h[1]
+		case triedHeader:
+			tried = h[1]
+		}
+	}
+	if mark != "" {
+		_ = r.host.RemoveHeader(abi.MapRequestHeaders, probeHeader)
+		if hmac.Equal([]byte(mark), []byte(r.vm.probeMark())) {
+			s.probe = true
+			return true
+		}
+	}
+	if tried != "" {
+		s.tried = r.vm.decodeTried(tried, config.MaxTokens)
+	}
+	return false
 }

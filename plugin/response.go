@@ -91,24 +91,29 @@ func (s *stream) OnResponseTrailers(int) abi.Action {
 // OnLog judges a stream that ended without the end of its answer: Envoy's
 // final details say whether the provider reset it mid-stream (a failure)
 // or the client went away (nobody's fault).
-func (s *stream) OnLog() {
+func (s *stream) OnLog() { s.judgeAtEnd() }
+
+// OnDone implements abi.HTTPContext. An upstream filter gets no OnLog (each
+// router attempt ends with OnDone), so its attempt is judged here.
+func (s *stream) OnDone() {
+	s.judgeAtEnd()
+	s.done = true
+	if s.retry != nil && !s.retry.inFlight() {
+		s.retry = nil
+	}
+}
+
+func (s *stream) judgeAtEnd() {
 	if s.block == nil || s.token < 0 || s.ownReply || s.resp.judged || (s.retry != nil && s.retry.inFlight()) {
 		return
 	}
 	d, _ := s.root.host.GetProperty("response", "code_details")
 	s.resp.details = string(d)
 	if !s.resp.started && s.resp.details == "" {
-		return // nothing came back and Envoy says nothing: not judged
+		s.resp.judged = true // nothing came back and Envoy says nothing: not judged
+		return
 	}
 	s.judge()
-}
-
-// OnDone implements abi.HTTPContext.
-func (s *stream) OnDone() {
-	s.done = true
-	if s.retry != nil && !s.retry.inFlight() {
-		s.retry = nil
-	}
 }
 
 // judge classifies the answer and records the outcome against the token.

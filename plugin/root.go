@@ -120,7 +120,7 @@ func (r *Root) OnConfigure(size int) bool {
 	if err := r.host.SetTickPeriod(uint32(tick)); err != nil {
 		r.logf(abi.LogError, "cannot set tick period: %v", err)
 	}
-	r.vm.refreshStickyKey()
+	r.vm.refreshSecret()
 	r.vm.current = r
 	return true
 }

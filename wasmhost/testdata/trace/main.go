@@ -31,8 +31,18 @@ func (s stream) log(format string, args ...any) {
 	abi.WasmHost{}.Log(abi.LogInfo, fmt.Sprintf("trace %d ", s.id)+fmt.Sprintf(format, args...))
 }
 
+// OnRequestHeaders also appends "x" to an x-trace-mark header, to show
+// whether a change made in one attempt is seen by the next (an upstream
+// filter under the router's retries).
 func (s stream) OnRequestHeaders(n int, eos bool) abi.Action {
-	s.log("request_headers %v", eos)
+	h := abi.WasmHost{}
+	mark, _ := h.GetHeader(abi.MapRequestHeaders, "x-trace-mark")
+	cluster, _ := h.GetProperty("xds", "cluster_name")
+	route, _ := h.GetProperty("xds", "route_name")
+	s.log("request_headers %v mark=%q cluster=%q route=%q", eos, mark, cluster, route)
+	if err := h.ReplaceHeader(abi.MapRequestHeaders, "x-trace-mark", mark+"x"); err != nil {
+		s.log("replace failed: %v", err)
+	}
 	return abi.ActionContinue
 }
 func (s stream) OnRequestBody(n int, eos bool) abi.Action {
@@ -44,7 +54,8 @@ func (s stream) OnRequestTrailers(n int) abi.Action {
 	return abi.ActionContinue
 }
 func (s stream) OnResponseHeaders(n int, eos bool) abi.Action {
-	s.log("response_headers %v", eos)
+	status, _ := abi.WasmHost{}.GetHeader(abi.MapResponseHeaders, ":status")
+	s.log("response_headers %v status=%s", eos, status)
 	return abi.ActionContinue
 }
 func (s stream) OnResponseBody(n int, eos bool) abi.Action {
