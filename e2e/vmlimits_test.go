@@ -2,11 +2,11 @@ package e2e
 
 import (
 	"fmt"
-	"strings"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
