@@ -141,8 +141,8 @@ func shapeHeader(b *mockllm.Behaviour) string {
 func TestDifferential_EmulatorAndEnvoyAgree(t *testing.T) {
 	require.GreaterOrEqual(t, len(scenarios), 25)
 	config := differentialConfig()
-	emu := runEmulator(t, config)
 	env := runEnvoy(t, config)
+	emu := runEmulator(t, config, env.version)
 	for i, sc := range scenarios {
 		t.Run(sc.id(i)+"_"+sc.name, func(t *testing.T) {
 			for k := range sc.steps {
@@ -164,4 +164,6 @@ func TestDifferential_EmulatorAndEnvoyAgree(t *testing.T) {
 type results struct {
 	steps   [][]outcome
 	metrics map[string]int64
+	// version is the Envoy version that ran them ("1.40.0"; empty: the emulator).
+	version string
 }

@@ -84,7 +84,7 @@ func upstreamToken(headers []wasmhost.Pair) string {
 
 // runEmulator runs every scenario in the emulator: one worker, the
 // differential config, clusters that answer as the mock plans.
-func runEmulator(t *testing.T, config string) results {
+func runEmulator(t *testing.T, config, envoyVersion string) results {
 	beh := &behaviours{m: map[string]mockllm.Behaviour{}}
 	var hops *[]hop
 	var scenarioID string
@@ -111,7 +111,7 @@ func runEmulator(t *testing.T, config string) results {
 		f := f
 		clusters[name] = func(*wasmhost.UpstreamRequest) wasmhost.Reply { return wasmhost.Reply{Fault: f} }
 	}
-	h, err := wasmhost.New(wasmhost.Options{Config: []byte(config), Workers: 1, Clusters: clusters})
+	h, err := wasmhost.New(wasmhost.Options{Config: []byte(config), Workers: 1, Clusters: clusters, EnvoyVersion: envoyVersion})
 	require.NoError(t, err)
 	defer h.Close()
 	w := h.Workers()[0]
@@ -285,6 +285,11 @@ func runEnvoy(t *testing.T, config string) results {
 	require.NoError(t, err)
 	beh := &behaviours{m: map[string]mockllm.Behaviour{}}
 	out := results{metrics: map[string]int64{}}
+	if v, err := envoyrun.Version(bin); err == nil {
+		if parts := strings.Split(v, "/"); len(parts) > 1 {
+			out.version = parts[1]
+		}
+	}
 	for i, sc := range scenarios {
 		beh.apply(sc.id(i), sc.behave, mock)
 		var steps []outcome

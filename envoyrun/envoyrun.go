@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -76,8 +77,8 @@ type Envoy struct {
 // ErrNotInstalled is returned when no Envoy binary can be found.
 var ErrNotInstalled = errors.New("envoyrun: no Envoy binary: run ./build.sh envoy or set ENVOY_BIN")
 
-// FindBinary returns $ENVOY_BIN, else the Envoy that ./build.sh envoy
-// installed into .venv under the module root.
+// FindBinary returns $ENVOY_BIN, else the newest Envoy that ./build.sh
+// envoy installed under .venv (one venv per version, .venv/envoy-<version>).
 func FindBinary() (string, error) {
 	if b := os.Getenv("ENVOY_BIN"); b != "" {
 		return b, nil
@@ -86,11 +87,35 @@ func FindBinary() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	matches, _ := filepath.Glob(filepath.Join(root, ".venv", "lib", "python3*", "site-packages", "envoy", "_bin", "envoy"))
+	matches, _ := filepath.Glob(filepath.Join(root, ".venv", "envoy-*", "lib", "python3*", "site-packages", "envoy", "_bin", "envoy"))
 	if len(matches) == 0 {
 		return "", ErrNotInstalled
 	}
-	return matches[0], nil
+	sort.Slice(matches, func(i, j int) bool { return versionLess(venvVersion(matches[i]), venvVersion(matches[j])) })
+	return matches[len(matches)-1], nil
+}
+
+// venvVersion is the version in a path under .venv/envoy-<version>/.
+func venvVersion(path string) string {
+	for _, part := range strings.Split(filepath.ToSlash(path), "/") {
+		if v, ok := strings.CutPrefix(part, "envoy-"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// versionLess compares dotted version numbers.
+func versionLess(a, b string) bool {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(pa) && i < len(pb); i++ {
+		x, _ := strconv.Atoi(pa[i])
+		y, _ := strconv.Atoi(pb[i])
+		if x != y {
+			return x < y
+		}
+	}
+	return len(pa) < len(pb)
 }
 
 // Tools returns the Envoy binary (FindBinary) and the plugin module: $WASM,
@@ -322,7 +347,7 @@ func (e *Envoy) AdminGet(path string) (string, error) {
 }
 
 // Stats returns the counters and gauges whose names contain filter, by
-// their plain name ("wasmcustom." prefix removed).
+// their plain name (everything up to "wasmcustom." removed).
 func (e *Envoy) Stats(filter string) (map[string]int64, error) {
 	body, err := e.AdminGet("/stats?filter=" + filter)
 	if err != nil {
@@ -339,7 +364,12 @@ func (e *Envoy) Stats(filter string) (map[string]int64, error) {
 		if err != nil {
 			continue // histograms
 		}
-		out[strings.TrimPrefix(name, "wasmcustom.")] = n
+		// Envoy files wasm stats under "wasmcustom." (an upstream filter's
+		// under "cluster.<name>.wasmcustom." in Envoy 1.36).
+		if i := strings.Index(name, "wasmcustom."); i >= 0 {
+			name = name[i+len("wasmcustom."):]
+		}
+		out[name] = n
 	}
 	return out, sc.Err()
 }

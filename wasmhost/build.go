@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+
+	"github.com/token-failover/token-failover/wasmpatch"
 )
 
 var (
@@ -17,8 +19,8 @@ var (
 
 // ModulePath returns the .wasm the tests run: $WASM when set (./build.sh
 // test sets it to the module it just built), else the plugin built once per
-// test process from this checkout with the standard Go toolchain, so a test
-// never runs a stale module.
+// test process from this checkout with the standard Go toolchain and
+// patched as build.sh patches it, so a test never runs a stale module.
 func ModulePath() (string, error) {
 	if p := os.Getenv("WASM"); p != "" {
 		return p, nil
@@ -43,7 +45,17 @@ func buildPlugin() (string, error) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("wasmhost: building the plugin: %v\n%s", err, b)
 	}
-	return out, nil
+	// As ./build.sh does: answer inside the module the WASI calls that
+	// Envoy before 1.39 lacks.
+	module, err := os.ReadFile(out)
+	if err != nil {
+		return "", err
+	}
+	patched, _, err := wasmpatch.Patch(module, wasmpatch.Options{})
+	if err != nil {
+		return "", fmt.Errorf("wasmhost: patching the plugin: %w", err)
+	}
+	return out, os.WriteFile(out, patched, 0o644)
 }
 
 // ModuleRoot walks up from the working directory to go.mod.

@@ -47,6 +47,9 @@ type Options struct {
 	FailOpen bool
 	// LogLevel is what proxy_get_log_level answers (default trace).
 	LogLevel Level
+	// EnvoyVersion is the Envoy whose local-reply wording the emulator
+	// plays ("1.36.4"); empty means the newest the project tests.
+	EnvoyVersion string
 	// OlderHost plays the WASI of Envoy before 1.39 (proxy-wasm-cpp-host
 	// before its PR #533): poll_oneoff answers ENOSYS and is forbidden
 	// inside proxy_on_memory_allocate, and path_filestat_get is missing.
@@ -120,6 +123,9 @@ func New(opts Options) (*Host, error) {
 	}
 	if opts.BufferLimit == 0 {
 		opts.BufferLimit = 1 << 20
+	}
+	if os.Getenv("WASMHOST_OLDER_HOST") == "1" {
+		opts.OlderHost = true // ./build.sh test runs the emulator tier once more this way
 	}
 	if opts.Start.IsZero() {
 		opts.Start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -1,5 +1,7 @@
 package wasmhost
 
+import "fmt"
+
 // Fault is a failure that Envoy answers with its own local reply instead
 // of the upstream's answer (or, for an http call, reports as a failed call).
 type Fault int
@@ -63,6 +65,29 @@ var faults = map[Fault]localReply{
 	FaultNoHealthyUpstream:     {503, "no healthy upstream", "no_healthy_upstream", flagNoHealthyUpstream},
 	FaultMaintenance:           {503, "maintenance mode", "maintenance_mode", flagUpstreamOverflow},
 	FaultLocalReset:            {503, resetBody + "local reset", "upstream_reset_before_response_started{local_reset}", flagLocalReset},
+}
+
+// localReplyFor is Envoy's answer for a fault in the given Envoy version
+// ("1.40.0"; empty means the newest). Envoy 1.36 and 1.37 also name the
+// transport failure in a connect failure's body (checked with the wheels
+// of 1.36.4, 1.37.0, 1.38.2, 1.39.3 and 1.40.0; the details and flags are the
+// same in all of them).
+func localReplyFor(f Fault, version string) localReply {
+	lr := faults[f]
+	if f == FaultConnectFailure && olderThan(version, 1, 38) {
+		lr.body += ", transport failure reason: delayed connect error: Connection refused"
+	}
+	return lr
+}
+
+// olderThan tells whether a version "major.minor.patch" is older than
+// major.minor (false for an empty version: the newest is assumed).
+func olderThan(version string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(version, "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma < major || ma == major && mi < minor
 }
 
 // Details for stream ends that are not local replies.

@@ -21,7 +21,7 @@ func (s *Stream) Respond(r Reply) error {
 		s.Upstream.Answered = true
 	}
 	if r.Fault != NoFault {
-		lr := faults[r.Fault]
+		lr := localReplyFor(r.Fault, s.vm.h.opts.EnvoyVersion)
 		if s.Upstream != nil && !s.Upstream.Complete {
 			s.Upstream.Reset = true
 		}
