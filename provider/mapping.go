@@ -14,8 +14,10 @@ type MappingEntry struct {
 
 // Mapping maps a requested model to the provider's model. Precedence is
 // fixed: exact key, then the longest matching prefix key ("gpt-4*"), then
-// "~regex" keys in the order written ($1 expands groups), then "*". An empty
-// target keeps the requested model.
+// "~regex" keys in the order written, then "*". A regex key's target
+// replaces what the regex matched, as Higress does ("~^o(\d)" to "qwen-o$1"
+// maps "o1-mini" to "qwen-o1-mini"). An empty target keeps the requested
+// model.
 type Mapping struct {
 	exact    map[string]string
 	prefixes []MappingEntry // key without '*', longest first
@@ -73,11 +75,13 @@ func (m *Mapping) Map(model string) string {
 		}
 	}
 	for _, r := range m.regexes {
-		if idx := r.re.FindStringSubmatchIndex(model); idx != nil {
+		if r.re.MatchString(model) {
 			if r.target == "" {
 				return model
 			}
-			return string(r.re.ExpandString(nil, r.target, model, idx))
+			// As Higress does: the target replaces what the regex matched
+			// ($1 expands), the rest of the name stays.
+			return r.re.ReplaceAllString(model, r.target)
 		}
 	}
 	if m.fallback != nil {
