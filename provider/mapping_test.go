@@ -69,7 +69,6 @@ func TestRewritePathModel_Gemini(t *testing.T) {
 	require.False(t, ok)
 }
 
-
 func TestJSONString_MatchesEncodingJSON(t *testing.T) {
 	for _, s := range []string{"", "gpt-4o", `a"b\\c`, "tab\tnl\n\x00\x1f", "<&>", "\u2028\u2029", "h\u00e9llo \U0001F600", "bad\xffutf8"} {
 		want, err := json.Marshal(s)
