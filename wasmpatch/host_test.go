@@ -128,7 +128,7 @@ func (h *wasiHost) funcs() []hostFunc {
 // instantiate builds a runtime with this WASI, stubs for the guest's "env"
 // imports (every one answers 0), and the guest. The guest's _initialize is
 // not run; callers run it. Linking errors come back as the error.
-func (h *wasiHost) instantiate(t *testing.T, guest []byte) (api.Module, error) {
+func (h *wasiHost) instantiate(t testing.TB, guest []byte) (api.Module, error) {
 	t.Helper()
 	ctx := context.Background()
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(compileCache))
