@@ -1,6 +1,7 @@
 package wasmhost
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,42 @@ import (
 
 	"github.com/token-failover/token-failover/wasmpatch"
 )
+
+// MaxCallDepth is the deepest wasm call stack, in frames, a VM may reach:
+// one frame deeper traps the VM, as V8's stack limit does in Envoy. V8
+// bounds its stack in bytes (about 984 KiB, proxy-wasm-cpp-host passes no
+// --stack-size), which holds about 13,700 of the smallest Go frames and
+// about 8,500 of gjson's; Envoy 1.36.4-1.40.0 trap a plain Go recursion at
+// about 37,100 levels, which after Go's stack growth unwinds is about 15,000
+// frames. 8,192 keeps the emulator at least as strict as V8 for ordinary
+// frames, so a recursion the emulator lets through does not crash Envoy.
+const MaxCallDepth = 8192
+
+var (
+	depthMu    sync.Mutex
+	depthCache = map[[32]byte][]byte{}
+)
+
+// limitCallDepth returns module instrumented to trap beyond MaxCallDepth
+// frames (wasmpatch.InstrumentCallDepth), once per distinct module per
+// test process; a module instrumented already is used as it is.
+func limitCallDepth(module []byte) ([]byte, error) {
+	key := sha256.Sum256(module)
+	depthMu.Lock()
+	defer depthMu.Unlock()
+	if out, ok := depthCache[key]; ok {
+		return out, nil
+	}
+	out, err := wasmpatch.InstrumentCallDepth(module, MaxCallDepth)
+	if errors.Is(err, wasmpatch.ErrCallDepthInstrumented) {
+		out, err = module, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("wasmhost: limiting the call depth: %w", err)
+	}
+	depthCache[key] = out
+	return out, nil
+}
 
 var (
 	buildOnce sync.Once
@@ -29,7 +66,33 @@ func ModulePath() (string, error) {
 	return buildPath, buildErr
 }
 
-func buildPlugin() (string, error) {
+func buildPlugin() (string, error) { return build(".", "token-failover.wasm") }
+
+var (
+	testModulesMu sync.Mutex
+	testModules   = map[string]string{}
+)
+
+// TestModule returns wasmhost/testdata/<name> (a proxy-wasm test module:
+// deepstack, trace, null) built and patched as ModulePath builds the
+// plugin, once per test process.
+func TestModule(name string) (string, error) {
+	testModulesMu.Lock()
+	defer testModulesMu.Unlock()
+	if p, ok := testModules[name]; ok {
+		return p, nil
+	}
+	p, err := build("./wasmhost/testdata/"+name, name+".wasm")
+	if err == nil {
+		testModules[name] = p
+	}
+	return p, err
+}
+
+// build compiles the package pkg (relative to the module root) for wasip1
+// into a temporary file and patches it as ./build.sh does: the WASI calls
+// that Envoy before 1.39 lacks are answered inside the module.
+func build(pkg, file string) (string, error) {
 	root, err := ModuleRoot()
 	if err != nil {
 		return "", err
@@ -38,22 +101,20 @@ func buildPlugin() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	out := filepath.Join(dir, "token-failover.wasm")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-buildmode=c-shared", "-o", out, ".")
+	out := filepath.Join(dir, file)
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-buildmode=c-shared", "-o", out, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("wasmhost: building the plugin: %v\n%s", err, b)
+		return "", fmt.Errorf("wasmhost: building %s: %v\n%s", pkg, err, b)
 	}
-	// As ./build.sh does: answer inside the module the WASI calls that
-	// Envoy before 1.39 lacks.
 	module, err := os.ReadFile(out)
 	if err != nil {
 		return "", err
 	}
 	patched, _, err := wasmpatch.Patch(module, wasmpatch.Options{})
 	if err != nil {
-		return "", fmt.Errorf("wasmhost: patching the plugin: %w", err)
+		return "", fmt.Errorf("wasmhost: patching %s: %w", pkg, err)
 	}
 	return out, os.WriteFile(out, patched, 0o644)
 }

@@ -141,6 +141,9 @@ func New(opts Options) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wasmhost: %w", err)
 	}
+	if code, err = limitCallDepth(code); err != nil {
+		return nil, err
+	}
 	ctx := context.Background()
 	cache, err := wazero.NewCompilationCacheWithDir(cacheDir())
 	if err != nil {
