@@ -1,10 +1,7 @@
 package config
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -20,11 +17,16 @@ type Config struct {
 	// router's retry_policy retries (carrying the tokens already tried in a
 	// signed request header); retryOnFailure is then refused.
 	Upstream bool
-	// Global serves requests no rule matches; nil passes them through.
+	// Global serves requests no rule matches: the top-level provider, or
+	// the entry of the top-level providers that activeProviderId names.
+	// Nil passes them through untouched (as Higress does with no active
+	// provider).
 	Global *ProviderBlock
-	// Rules are Higress _rules_, first match wins.
+	// Rules are Higress _rules_, tried in order; the first that matches
+	// serves the request (see Rule.Matches), else Global does.
 	Rules []Rule
-	// Warnings are non-fatal remarks (unknown fields) to log at start.
+	// Warnings are non-fatal remarks (unknown or ignored fields, values
+	// read leniently) to log at start. Parse returns them on error too.
 	Warnings []string
 }
 
@@ -42,24 +44,35 @@ func (c *Config) blocks() []*ProviderBlock {
 	return out
 }
 
-// Rule sends requests of some routes or domains to their own block.
-type Rule struct {
-	Routes  []string
-	Domains []string
-	Block   *ProviderBlock
-}
-
 // ProviderBlock is one provider block: its tokens, rewrite and failover settings.
 type ProviderBlock struct {
 	// PoolID identifies the token pool's shared state: a hash of the
 	// ordered token fingerprints only, so blocks with the same tokens share
 	// one state, and a change of thresholds or intervals keeps it (settings
-	// apply to the state as they are now).
+	// apply to the state as they are now). Empty when PassClientAuth.
 	PoolID string
-	// Name labels metrics and logs: the provider id, else type-<ID prefix>.
+	// Name labels metrics and logs: the provider id, else type-<ID prefix>
+	// (type alone when PassClientAuth).
 	Name     string
 	Provider provider.Provider
-	Tokens   []provider.Token
+	// Tokens are apiTokens in order, later duplicates dropped; Token.Index
+	// is the position here (a token's shared state is kept by position).
+	Tokens []provider.Token
+	// PassClientAuth is set when the block has no tokens: apiTokens is
+	// absent or empty for a type Higress accepts that way (openai,
+	// generic, vllm, hunyuan, spark) or the type sends none (ollama). The
+	// client's own auth headers then go upstream untouched (none is
+	// stripped), no token is picked, and the block has no shared state,
+	// failover, retry or probes; host, path and model are still rewritten.
+	PassClientAuth bool
+	// ClientKeyHeaders, set only with PassClientAuth (type openai), are
+	// the request headers where Higress looks for the client's own key, in
+	// order (authHeaderKey, x-api-key, x-authorization, authorization):
+	// the first non-empty value, less a leading "Bearer ", is sent as
+	// Provider.Auth(head, key). No such header: nothing is set.
+	ClientKeyHeaders []string
+	// Mapping maps the body's model; nil for types Higress does not map
+	// (generic, coze, hunyuan) and under protocol: original.
 	Mapping  *provider.Mapping
 	Failover FailoverConfig
 	// Selection is "random", "round-robin" or "sticky" (by StickyHeader).
@@ -90,7 +103,9 @@ type RetryConfig struct {
 	MaxBodyBytes int64
 }
 
-// Defaults of absent fields (design section 2).
+// Defaults of absent (or null) fields (design section 2), and of an
+// explicit 0 where Higress reads 0 as the default (thresholds, interval,
+// timeouts, maxRetries).
 const (
 	DefaultFailureThreshold    = 3
 	DefaultSuccessThreshold    = 1
@@ -109,14 +124,11 @@ const (
 	MaxRetryBodyBytes = 16 << 20
 )
 
+// Fields the top level and a rule may hold (besides a rule's match keys).
 var (
-	topFields      = []string{"provider", "_rules_", "mode"}
-	ruleFields     = []string{"_match_route_", "_match_domain_", "provider"}
-	providerFields = []string{"type", "id", "apiTokens", "modelMapping", "failover", "retryOnFailure",
-		"tokenSelection", "stickyHeader", "azureServiceUrl", "claudeVersion", "authHeader", "authPrefix", "host"}
-	failoverFields = []string{"enabled", "failureThreshold", "successThreshold", "healthCheckInterval",
-		"healthCheckTimeout", "healthCheckModel", "cooldownDuration", "failoverOnStatus", "allTokensDown"}
-	retryFields = []string{"enabled", "maxRetries", "retryTimeout", "retryOnStatus", "maxBodyBytes"}
+	topFields  = []string{"provider", "providers", "activeProviderId", "_rules_", "mode"}
+	ruleFields = []string{"_match_route_", "_match_domain_", "_match_service_", "_match_route_prefix_",
+		"provider", "providers", "activeProviderId"}
 )
 
 // Parse validates raw plugin configuration (JSON or YAML). The error
@@ -131,19 +143,9 @@ func Parse(raw []byte) (*Config, error) {
 	root := gjson.ParseBytes(js)
 	r := &reader{}
 	cfg := &Config{}
-	if r.object(root, "(root)", topFields...) {
+	if r.resource(root) && r.object(root, "(root)", topFields...) {
 		cfg.Upstream = r.oneOf(root, "", "mode", "downstream", "downstream", "upstream") == "upstream"
-		if p := root.Get("provider"); p.Exists() {
-			cfg.Global = r.pool(p, "provider")
-		}
-		if rules := root.Get("_rules_"); rules.Exists() {
-			cfg.Rules = r.rules(rules)
-		}
-		if !root.Get("provider").Exists() && !root.Get("_rules_").Exists() {
-			r.fail("provider", "is required (or _rules_)")
-		} else if !root.Get("provider").Exists() && len(root.Get("_rules_").Array()) == 0 && root.Get("_rules_").IsArray() {
-			r.fail("_rules_", "must hold at least one rule when there is no provider, got an empty list")
-		}
+		r.shapes(root, cfg)
 	}
 	if cfg.Upstream {
 		for _, b := range cfg.blocks() {
@@ -159,221 +161,14 @@ func Parse(raw []byte) (*Config, error) {
 	return cfg, nil
 }
 
-func (r *reader) rules(v gjson.Result) []Rule {
-	if !v.IsArray() {
-		r.fail("_rules_", "must be a list, got %s", describe(v))
-		return nil
-	}
-	var out []Rule
-	for i, e := range v.Array() {
-		path := fmt.Sprintf("_rules_[%d]", i)
-		if !r.object(e, path, ruleFields...) {
-			continue
-		}
-		routes, _ := r.strings(e, path, "_match_route_")
-		domains, _ := r.strings(e, path, "_match_domain_")
-		if len(routes) == 0 && len(domains) == 0 {
-			r.fail(path, "needs _match_route_ or _match_domain_ with at least one entry")
-		}
-		p := e.Get("provider")
-		if !p.Exists() {
-			r.fail(join(path, "provider"), "is required")
-			continue
-		}
-		out = append(out, Rule{Routes: routes, Domains: domains, Block: r.pool(p, join(path, "provider"))})
-	}
-	return out
-}
-
-func (r *reader) pool(v gjson.Result, path string) *ProviderBlock {
-	if !r.object(v, path, providerFields...) {
-		return nil
-	}
-	before := len(r.errs)
-	p := &ProviderBlock{path: path}
-	typ := r.str(v, path, "type", "")
-	opts := provider.Options{
-		AzureServiceURL: r.headerValue(v, path, "azureServiceUrl"),
-		ClaudeVersion:   r.headerValue(v, path, "claudeVersion"),
-		AuthHeader:      r.str(v, path, "authHeader", ""),
-		AuthPrefix:      r.headerValue(v, path, "authPrefix"),
-		Host:            r.headerValue(v, path, "host"),
-	}
-	if opts.AuthHeader != "" && !headerName(opts.AuthHeader) {
-		r.fail(join(path, "authHeader"), "must be a header name (letters, digits and !#$%%&'*+-.^_`|~), got %s", describe(v.Get("authHeader")))
-	}
-	if typ == "generic" && opts.Host == "" {
-		// Without a host the token would go to whatever authority the
-		// client sent (with a dynamic forward proxy: to the client's server).
-		r.fail(join(path, "host"), "is required for type generic: without it the token goes to whatever authority the client names")
-	}
-	switch prov, err := provider.New(typ, opts); {
-	case typ == "":
-		r.fail(join(path, "type"), "is required (one of %s)", strings.Join(provider.Types(), ", "))
-	case err != nil && strings.Contains(err.Error(), "unknown"):
-		r.fail(join(path, "type"), "unknown provider %s; known: %s", quote(typ), strings.Join(provider.Types(), ", "))
-	case err != nil:
-		r.fail(path, "%v", err)
-	default:
-		p.Provider = prov
-	}
-	id := r.str(v, path, "id", "")
-	p.Tokens = r.tokens(v, path)
-	p.Mapping = r.mapping(v, path)
-	p.Failover = r.failover(v.Get("failover"), join(path, "failover"))
-	p.Retry = r.retry(v.Get("retryOnFailure"), join(path, "retryOnFailure"))
-	p.Selection = r.oneOf(v, path, "tokenSelection", "random", "random", "round-robin", "sticky")
-	p.StickyHeader = strings.ToLower(r.str(v, path, "stickyHeader", ""))
-	if p.Selection == "sticky" && p.StickyHeader == "" {
-		r.fail(join(path, "stickyHeader"), "is required when tokenSelection is sticky")
-	}
-	if len(r.errs) > before {
-		return nil
-	}
-	p.PoolID = poolID(p.Tokens)
-	p.Name = id
-	if p.Name == "" {
-		p.Name = typ + "-" + p.PoolID[:6]
-	}
-	return p
-}
-
-func (r *reader) tokens(v gjson.Result, path string) []provider.Token {
-	field := join(path, "apiTokens")
-	raw := v.Get("apiTokens")
-	var secrets []string
-	switch {
-	case !raw.Exists():
-		r.fail(field, "is required: a list of at least one token")
-		return nil
-	case raw.Type == gjson.String:
-		// Higress reads a single string as a list of one.
-		r.warns = append(r.warns, field+": a single string, read as a list of one token")
-		secrets = []string{raw.Str}
-	case !raw.IsArray():
-		r.fail(field, "must be a list of strings, got %s", describe(raw))
-		return nil
-	default:
-		for i, e := range raw.Array() {
-			if e.Type != gjson.String {
-				// Never describe the value: it is in the tokens' place.
-				r.fail(fmt.Sprintf("%s[%d]", field, i), "must be a string, got %s", kind(e))
-				continue
-			}
-			secrets = append(secrets, e.Str)
-		}
-		if len(raw.Array()) == 0 {
-			r.fail(field, "must hold at least one token, got an empty list")
-		}
-	}
-	if len(secrets) > MaxTokens {
-		r.fail(field, "must hold at most %d tokens, got %d", MaxTokens, len(secrets))
-	}
-	seen := map[string]int{}
-	var out []provider.Token
-	for i, s := range secrets {
-		at := fmt.Sprintf("%s[%d]", field, i)
-		if t := strings.TrimSpace(s); t != s {
-			if t != "" {
-				// A newline at the end of a Kubernetes Secret is the usual cause.
-				r.warns = append(r.warns, at+": surrounding whitespace trimmed")
-			}
-			s = t
-		}
-		tok := provider.NewToken(i, s)
-		j, dup := seen[s]
-		switch {
-		case s == "":
-			r.fail(at, "must not be empty")
-		case headerSafe(s) >= 0:
-			r.fail(at, "has a character not allowed in a header (byte 0x%02x at position %d)", s[headerSafe(s)], headerSafe(s))
-		case dup:
-			r.fail(at, "duplicates token #%d (fingerprint %s)", j, tok.Fingerprint)
-		}
-		seen[s] = i
-		out = append(out, tok)
-	}
-	return out
-}
-
-func (r *reader) mapping(v gjson.Result, path string) *provider.Mapping {
-	m := v.Get("modelMapping")
-	field := join(path, "modelMapping")
-	if !m.Exists() {
-		return nil
-	}
-	if !m.IsObject() {
-		r.fail(field, "must be an object of model: target, got %s", describe(m))
-		return nil
-	}
-	var entries []provider.MappingEntry
-	m.ForEach(func(k, t gjson.Result) bool {
-		if t.Type != gjson.String {
-			r.fail(field+"."+k.Str, "target must be a string, got %s", describe(t))
-			return true
-		}
-		entries = append(entries, provider.MappingEntry{Key: k.Str, Target: t.Str})
+// resource refuses a Kubernetes resource given whole (a Higress WasmPlugin)
+// instead of the plugin's configuration in it.
+func (r *reader) resource(root gjson.Result) bool {
+	if !root.Get("kind").Exists() || !root.Get("spec").IsObject() {
 		return true
-	})
-	compiled, err := provider.CompileMapping(entries)
-	if err != nil {
-		r.fail(field, "%v", err)
 	}
-	return compiled
-}
-
-func (r *reader) failover(v gjson.Result, path string) FailoverConfig {
-	f := FailoverConfig{Settings: failover.Settings{FailureThreshold: DefaultFailureThreshold,
-		SuccessThreshold: DefaultSuccessThreshold, HealthCheckInterval: DefaultHealthCheckInterval},
-		HealthCheckTimeout: DefaultHealthCheckTimeout}
-	if !v.Exists() || !r.object(v, path, failoverFields...) {
-		return f
-	}
-	f.Enabled = r.boolean(v, path, "enabled", false)
-	f.Settings.FailureThreshold = uint32(r.integer(v, path, "failureThreshold", DefaultFailureThreshold, 1, MaxThreshold))
-	f.Settings.SuccessThreshold = uint32(r.integer(v, path, "successThreshold", DefaultSuccessThreshold, 1, MaxThreshold))
-	f.Settings.HealthCheckInterval = r.integer(v, path, "healthCheckInterval", DefaultHealthCheckInterval, 1, MaxDurationMs)
-	f.Settings.CooldownDuration = r.integer(v, path, "cooldownDuration", 0, 0, MaxDurationMs)
-	f.HealthCheckTimeout = r.integer(v, path, "healthCheckTimeout", DefaultHealthCheckTimeout, 1, MaxDurationMs)
-	f.HealthCheckModel = r.str(v, path, "healthCheckModel", "")
-	f.RejectWhenAllDown = r.oneOf(v, path, "allTokensDown", "fallback", "fallback", "reject") == "reject"
-	f.Patterns = r.patterns(v, path, "failoverOnStatus")
-	return f
-}
-
-func (r *reader) retry(v gjson.Result, path string) RetryConfig {
-	c := RetryConfig{MaxRetries: 1, TimeoutMs: DefaultRetryTimeout, MaxBodyBytes: DefaultRetryMaxBodyBytes}
-	if !v.Exists() || !r.object(v, path, retryFields...) {
-		return c
-	}
-	c.Enabled = r.boolean(v, path, "enabled", false)
-	c.MaxRetries = r.integer(v, path, "maxRetries", 1, 0, MaxTokens)
-	c.TimeoutMs = r.integer(v, path, "retryTimeout", DefaultRetryTimeout, 1, MaxDurationMs)
-	c.MaxBodyBytes = r.integer(v, path, "maxBodyBytes", DefaultRetryMaxBodyBytes, 0, MaxRetryBodyBytes)
-	c.Patterns = r.patterns(v, path, "retryOnStatus")
-	return c
-}
-
-func (r *reader) patterns(v gjson.Result, path, key string) failover.StatusPatterns {
-	list, present := r.strings(v, path, key)
-	if !present {
-		return nil
-	}
-	ps, err := failover.CompileStatusPatterns(list)
-	if err != nil {
-		r.fail(join(path, key), "%v", err)
-		return nil
-	}
-	return ps
-}
-
-// poolID hashes the ordered token fingerprints: only the token list decides
-// a state's identity (a token's state is kept by its position). The raw
-// token never reaches the hash.
-func poolID(tokens []provider.Token) string {
-	h := sha256.New()
-	for _, t := range tokens {
-		h.Write([]byte(t.Fingerprint + ","))
-	}
-	return hex.EncodeToString(h.Sum(nil))[:12]
+	r.fail("(root)", "is a Kubernetes resource (kind %s), not the plugin's configuration: give the plugin "+
+		"spec.defaultConfig, with each spec.matchRules[] entry as a _rules_ entry (its config fields beside "+
+		"_match_route_ for ingress, _match_domain_ for domain, _match_service_ for service)", quote(root.Get("kind").String()))
+	return false
 }

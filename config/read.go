@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +19,10 @@ type reader struct {
 
 func (r *reader) fail(path, format string, args ...any) {
 	r.errs = append(r.errs, path+": "+fmt.Sprintf(format, args...))
+}
+
+func (r *reader) warn(path, format string, args ...any) {
+	r.warns = append(r.warns, path+": "+fmt.Sprintf(format, args...))
 }
 
 func join(path, key string) string {
@@ -124,91 +127,13 @@ func (r *reader) object(v gjson.Result, path string, known ...string) bool {
 			key = fmt.Sprintf("<a key of %d bytes>", len(key))
 		}
 		msg := join(path, key) + ": unknown field"
-		if near := nearest(k.Str, known); near != "" {
+		if near := orElse(hints[k.Str], nearest(k.Str, known)); near != "" {
 			msg += ", did you mean " + near + "?"
 		}
 		r.warns = append(r.warns, msg)
 		return true
 	})
 	return true
-}
-
-func (r *reader) str(obj gjson.Result, path, key, def string) string {
-	v := obj.Get(gjson.Escape(key))
-	if !v.Exists() {
-		return def
-	}
-	if v.Type != gjson.String {
-		r.fail(join(path, key), "must be a string, got %s", describe(v))
-		return def
-	}
-	return v.Str
-}
-
-func (r *reader) boolean(obj gjson.Result, path, key string, def bool) bool {
-	v := obj.Get(gjson.Escape(key))
-	if !v.Exists() {
-		return def
-	}
-	if v.Type != gjson.True && v.Type != gjson.False {
-		r.fail(join(path, key), "must be true or false, got %s", describe(v))
-		return def
-	}
-	return v.Bool()
-}
-
-// integer reads a whole number in [min, max]; absent gives def, an
-// explicit value is always checked (a value that would wrap when narrowed
-// is refused, never truncated).
-func (r *reader) integer(obj gjson.Result, path, key string, def, min, max int64) int64 {
-	v := obj.Get(gjson.Escape(key))
-	if !v.Exists() {
-		return def
-	}
-	if v.Type != gjson.Number || v.Num != math.Trunc(v.Num) || math.Abs(v.Num) > 1<<53 {
-		r.fail(join(path, key), "must be a whole number, got %s", describe(v))
-		return def
-	}
-	if int64(v.Num) < min {
-		r.fail(join(path, key), "must be >= %d, got %s", min, v.Raw)
-		return def
-	}
-	if int64(v.Num) > max {
-		r.fail(join(path, key), "must be <= %d, got %s", max, v.Raw)
-		return def
-	}
-	return int64(v.Num)
-}
-
-func (r *reader) strings(obj gjson.Result, path, key string) ([]string, bool) {
-	v := obj.Get(gjson.Escape(key))
-	if !v.Exists() {
-		return nil, false
-	}
-	if !v.IsArray() {
-		r.fail(join(path, key), "must be a list of strings, got %s", describe(v))
-		return nil, true
-	}
-	var out []string
-	for i, e := range v.Array() {
-		if e.Type != gjson.String {
-			r.fail(fmt.Sprintf("%s[%d]", join(path, key), i), "must be a string, got %s", describe(e))
-			continue
-		}
-		out = append(out, e.Str)
-	}
-	return out, true
-}
-
-func (r *reader) oneOf(obj gjson.Result, path, key, def string, allowed ...string) string {
-	s := r.str(obj, path, key, def)
-	for _, a := range allowed {
-		if s == a {
-			return s
-		}
-	}
-	r.fail(join(path, key), "must be one of %s, got %s", strings.Join(allowed, ", "), quote(s))
-	return def
 }
 
 // nearest returns the known name closest to s by edit distance, if close.

@@ -1,0 +1,145 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// higressFiles are the Higress configurations of testdata/higress (each
+// file's header says where it comes from and what Higress sends upstream;
+// plugin/higress_fixtures_test.go checks the upstream request). Here: the
+// verdict and every warning.
+var higressFiles = []struct {
+	file string
+	// err is the whole error when refused: where Higress refuses too, or
+	// where we deliberately differ (why: in the comment).
+	err      string
+	warnings []string
+	check    func(t *testing.T, c *Config)
+}{
+	{file: "01-e2e-ai360.yaml", check: global("ai360", 1)},
+	{file: "02-e2e-github.yaml", check: global("github", 1)},
+	{file: "03-e2e-groq.yaml", check: global("groq", 1)},
+	{file: "04-e2e-doubao.yaml", check: global("doubao", 1)},
+	{file: "05-e2e-qwen-compatible.yaml", check: global("qwen", 1)},
+	// Refused on purpose: Higress starts and sends every request to
+	// /client/v4/accounts//ai/..., which Cloudflare cannot serve.
+	{file: "06-e2e-cloudflare-no-account-id.yaml",
+		err: "provider.cloudflareAccountId: is required for type cloudflare: it is part of every path (Higress does not check it and sends /client/v4/accounts//ai/v1/chat/completions, which Cloudflare cannot serve)"},
+	// The whole WasmPlugin resource is not a plugin configuration (Higress's
+	// controller hands the plugin its rules); see TestParse_HigressWasmPluginRules.
+	{file: "07-e2e-openai-wasmplugin.yaml",
+		err: `(root): is a Kubernetes resource (kind "WasmPlugin"), not the plugin's configuration: give the plugin spec.defaultConfig, with each spec.matchRules[] entry as a _rules_ entry (its config fields beside _match_route_ for ingress, _match_domain_ for domain, _match_service_ for service)`},
+	// Invalid YAML as written (Higress never sees it either: the controller
+	// sends JSON); see TestParse_HigressAzureReadmeWithoutTheComma.
+	{file: "08-readme-azure-v1-base-invalid-yaml.yaml", err: "configuration is not valid YAML: yaml: line 12: did not find expected key"},
+	{file: "09-readme-qwen-original-providers.yaml", check: func(t *testing.T, c *Config) {
+		global("qwen", 1)(t, c)
+		require.Nil(t, c.Global.Mapping, "protocol original leaves the body alone")
+	}},
+	{file: "10-readme-doubao-providers.yaml", check: global("doubao", 1),
+		warnings: []string{"providers[0].timeout: ignored: in Higress it bounds only context-file fetches"}},
+	{file: "11-readme-claude-auto-protocol.yaml", check: global("claude", 1),
+		warnings: []string{"provider.version: has no effect: Higress does not read it either; the anthropic-version header comes from claudeVersion, else apiVersion (default 2023-06-01)"}},
+	{file: "12-readme-spark.yaml", check: global("spark", 1)},
+	{file: "13-readme-openrouter.yaml", check: global("openrouter", 1)},
+	// Accepted and inactive, as in Higress: triton (unsupported here) is
+	// never read because no activeProviderId names it.
+	{file: "14-readme-triton-providers-no-active.yaml",
+		warnings: []string{
+			"providers[0]: not checked and never used: it has no id for activeProviderId to name (Higress ignores it too)",
+			"(root): no provider is active: every request passes through untouched (as in Higress)"},
+		check: func(t *testing.T, c *Config) { require.Nil(t, c.Global) }},
+	// The second "****" is dropped (Higress keeps both; the same key twice
+	// would fail over to itself).
+	{file: "15-envoy-moonshot-providers.yaml", check: global("moonshot", 1),
+		warnings: []string{
+			"providers[0].domain: unknown field, did you mean providerDomain?",
+			"providers[0].timeout: ignored: in Higress it bounds only context-file fetches",
+			"providers[0].apiTokens[1]: duplicates apiTokens[0] (fingerprint 69bf0bc4): dropped, as a token's state is kept by position and the same key twice would fail over to itself (Higress keeps both); the tokens after it are numbered one lower"}},
+	{file: "16-test-azure-v1-base.yaml", check: global("azure", 1)},
+	{file: "17-test-azure-deployment-only.yaml", check: global("azure", 1)},
+	{file: "18-test-azure-domain-only.yaml", check: global("azure", 1)},
+	{file: "19-test-generic-basepath.yaml", check: global("generic", 1)},
+	{file: "20-test-openai-failover-cooldown.yaml", check: func(t *testing.T, c *Config) {
+		global("openai", 2)(t, c)
+		f := c.Global.Failover
+		require.True(t, f.Enabled)
+		require.Equal(t, uint32(1), f.Settings.FailureThreshold)
+		require.Equal(t, int64(100), f.Settings.CooldownDuration)
+		require.True(t, f.Patterns.Match(429))
+	}},
+}
+
+func global(typ string, tokens int) func(*testing.T, *Config) {
+	return func(t *testing.T, c *Config) {
+		t.Helper()
+		require.NotNil(t, c.Global)
+		require.Equal(t, typ, c.Global.Provider.Type())
+		require.Len(t, c.Global.Tokens, tokens)
+		require.Empty(t, c.Rules)
+	}
+}
+
+// TestParse_HigressConfigs parses every file of testdata/higress.
+func TestParse_HigressConfigs(t *testing.T) {
+	files, err := filepath.Glob("../testdata/higress/*.yaml")
+	require.NoError(t, err)
+	require.Len(t, files, len(higressFiles), "every file has a verdict")
+	for i, tc := range higressFiles {
+		require.Equal(t, tc.file, filepath.Base(files[i]))
+		t.Run(tc.file, func(t *testing.T) {
+			raw, err := os.ReadFile(files[i])
+			require.NoError(t, err)
+			cfg, err := Parse(raw)
+			if tc.err != "" {
+				require.EqualError(t, err, tc.err)
+			} else {
+				require.NoError(t, err)
+				tc.check(t, cfg)
+			}
+			require.Equal(t, tc.warnings, cfg.Warnings)
+		})
+	}
+}
+
+// TestParse_HigressAzureReadmeWithoutTheComma: file 08 with its stray comma
+// removed is accepted (the /openai/v1 form needs no api-version).
+func TestParse_HigressAzureReadmeWithoutTheComma(t *testing.T) {
+	raw, err := os.ReadFile("../testdata/higress/08-readme-azure-v1-base-invalid-yaml.yaml")
+	require.NoError(t, err)
+	fixed := strings.Replace(string(raw), `/openai/v1",`, `/openai/v1"`, 1)
+	cfg, err := Parse([]byte(fixed))
+	require.NoError(t, err)
+	global("azure", 1)(t, cfg)
+	require.Empty(t, cfg.Warnings)
+}
+
+// TestParse_HigressWasmPluginRules: what Higress's controller makes of file
+// 07 (matchRules[0].ingress as _match_route_, no global part) is accepted.
+func TestParse_HigressWasmPluginRules(t *testing.T) {
+	cfg, err := Parse([]byte(`{"_rules_":[{"_match_route_":["higress-conformance-ai-backend/wasmplugin-ai-proxy-openai"],
+		"provider":{"apiTokens":["fake_token"],"type":"openai"}}]}`))
+	require.NoError(t, err)
+	require.Nil(t, cfg.Global)
+	require.Len(t, cfg.Rules, 1)
+	require.Equal(t, []string{"higress-conformance-ai-backend/wasmplugin-ai-proxy-openai"}, cfg.Rules[0].Routes)
+	require.Equal(t, "openai", cfg.Rules[0].Block.Provider.Type())
+	require.Empty(t, cfg.Warnings)
+}
+
+// TestParse_StatusPatternsAreAnchored: Higress matches failoverOnStatus and
+// retryOnStatus unanchored, so its "4.*" also counts 204 and 304; ours are
+// whole-status patterns.
+func TestParse_StatusPatternsAreAnchored(t *testing.T) {
+	cfg, err := Parse([]byte(`provider: {type: deepseek, apiTokens: [k], failover: {failoverOnStatus: ["4.*", "5.*"]}}`))
+	require.NoError(t, err)
+	p := cfg.Global.Failover.Patterns
+	for status, want := range map[int]bool{404: true, 429: true, 503: true, 204: false, 304: false, 205: false, 200: false} {
+		require.Equal(t, want, p.Match(status), "%d", status)
+	}
+}
