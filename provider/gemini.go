@@ -7,6 +7,9 @@ import "strings"
 // OpenAI-compatible endpoint (/v1beta/openai/...), where it is in the body.
 type gemini struct {
 	host string
+	// version is the API version of probes (apiVersion; default v1beta);
+	// a client's own path keeps its version.
+	version string
 }
 
 const geminiOpenAIPrefix = "/v1beta/openai/"
@@ -71,13 +74,14 @@ func PathModel(path string) (start, end int, ok bool) {
 // endpoint when that is what failed.
 func (g gemini) Probe(t ProbeTarget, secret string) Probe {
 	if t.Free || t.Model == "" {
-		return Probe{Method: "GET", Authority: t.Authority, Path: "/v1beta/models", Headers: g.Auth(Head{Path: "/v1beta/models"}, secret)}
+		p := "/" + g.version + "/models"
+		return Probe{Method: "GET", Authority: t.Authority, Path: p, Headers: g.Auth(Head{Path: p}, secret)}
 	}
 	if strings.HasPrefix(t.Path, geminiOpenAIPrefix) {
 		path, body := oneTokenRequest(t.Path, geminiOpenAIPrefix+"chat/completions", t.Model)
 		return jsonProbe(t, path, body, g.Auth(Head{Path: path}, secret))
 	}
-	path := "/v1beta/models/" + t.Model + ":generateContent"
+	path := "/" + g.version + "/models/" + t.Model + ":generateContent"
 	return jsonProbe(t, path, []byte(`{"contents":[{"parts":[{"text":"ping"}]}],"generationConfig":{"maxOutputTokens":1}}`),
 		g.Auth(Head{Path: path}, secret))
 }

@@ -14,10 +14,17 @@ type MappingEntry struct {
 
 // Mapping maps a requested model to the provider's model. Precedence is
 // fixed: exact key, then the longest matching prefix key ("gpt-4*"), then
-// "~regex" keys in the order written, then "*". A regex key's target
-// replaces what the regex matched, as Higress does ("~^o(\d)" to "qwen-o$1"
-// maps "o1-mini" to "qwen-o1-mini"). An empty target keeps the requested
-// model.
+// "~regex" keys in the order written, then "*" (Higress tries prefix and
+// regex keys in Go's random map order). A regex key's target replaces what
+// the regex matched, every match, as Higress does ("~^o(\d)" to
+// "qwen-o$1" maps "o1-mini" to "qwen-o1-mini").
+//
+// Two deliberate differences from Higress: a "~regex" key is used exactly
+// as written, so "~gpt-.*" keeps its ".*" (Higress drops a trailing "*"
+// from every key first, and maps "gpt-4o" to "qweno" with target "qwen");
+// and an empty target keeps the requested model for every kind of key
+// (Higress deletes the matched text of a regex key: "~gpt-" to "" maps
+// "gpt-4" to "4").
 type Mapping struct {
 	exact    map[string]string
 	prefixes []MappingEntry // key without '*', longest first
@@ -95,4 +102,13 @@ func keep(model, target string) string {
 		return model
 	}
 	return target
+}
+
+// Constant returns the one model every request maps to, when the mapping
+// has nothing but a "*" key with a non-empty target.
+func (m *Mapping) Constant() (string, bool) {
+	if m == nil || len(m.exact) > 0 || len(m.prefixes) > 0 || len(m.regexes) > 0 || m.fallback == nil || *m.fallback == "" {
+		return "", false
+	}
+	return *m.fallback, true
 }

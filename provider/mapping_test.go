@@ -99,3 +99,39 @@ func TestStripQueryParam_DropsOnlyThatParameter(t *testing.T) {
 		require.Equal(t, tc.want, StripQueryParam(tc.in, "key"), tc.in)
 	}
 }
+
+// TestMapping_DiffersFromHigressOnPurpose pins the two regex-key details we
+// do not copy from Higress (see Mapping).
+func TestMapping_DiffersFromHigressOnPurpose(t *testing.T) {
+	m, err := CompileMapping([]MappingEntry{{"~gpt-.*", "qwen"}})
+	require.NoError(t, err)
+	require.Equal(t, "qwen", m.Map("gpt-4o"), "the key keeps its trailing *: Higress gives qweno")
+	m, err = CompileMapping([]MappingEntry{{"~gpt-", ""}})
+	require.NoError(t, err)
+	require.Equal(t, "gpt-4", m.Map("gpt-4"), "an empty target keeps the model: Higress gives 4")
+	m, err = CompileMapping([]MappingEntry{{"gpt-4*", ""}, {"*", "fallback"}})
+	require.NoError(t, err)
+	require.Equal(t, "gpt-4o", m.Map("gpt-4o"), "an empty prefix target keeps the model and does not fall through to *, as in Higress")
+}
+
+func TestMapping_Constant(t *testing.T) {
+	for _, tc := range []struct {
+		entries []MappingEntry
+		want    string
+		ok      bool
+	}{
+		{[]MappingEntry{{"*", "dep"}}, "dep", true},
+		{[]MappingEntry{{"*", ""}}, "", false},
+		{[]MappingEntry{{"*", "dep"}, {"gpt-4", "other"}}, "", false},
+		{nil, "", false},
+	} {
+		m, err := CompileMapping(tc.entries)
+		require.NoError(t, err)
+		got, ok := m.Constant()
+		require.Equal(t, tc.want, got)
+		require.Equal(t, tc.ok, ok)
+	}
+	var nilMapping *Mapping
+	_, ok := nilMapping.Constant()
+	require.False(t, ok)
+}

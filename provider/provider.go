@@ -1,8 +1,8 @@
 package provider
 
 import (
+	"fmt"
 	"sort"
-	"strings"
 )
 
 // HeaderPair is one header (key, value), identical to abi.HeaderPair.
@@ -19,9 +19,12 @@ type Head struct {
 type Provider interface {
 	// Type is the config name ("openai", "azure", ...).
 	Type() string
-	// Rewrite changes authority and path in place for the provider.
+	// Rewrite changes authority and path in place for the provider: the
+	// API a path names (by its end, as Higress recognises it) moves to the
+	// provider's path for it; any other path is kept.
 	Rewrite(h *Head)
-	// Auth returns the headers that carry the token (set, replacing any).
+	// Auth returns the headers that carry the token (set, replacing any);
+	// none for a type that sends no credential (ollama).
 	Auth(h Head, secret string) []HeaderPair
 	// ModelInPath tells whether the model is in the path (Gemini native)
 	// rather than in the JSON body.
@@ -43,30 +46,45 @@ func StripFromClient(name string) bool {
 	return false
 }
 
-// Options are the provider-specific config fields.
-type Options struct {
-	// AzureServiceURL is Azure's full chat completions URL.
-	AzureServiceURL string
-	// ClaudeVersion is the anthropic-version header (default 2023-06-01).
-	ClaudeVersion string
-	// AuthHeader and AuthPrefix configure the generic provider.
-	AuthHeader string
-	AuthPrefix string
-	// Host overrides the provider's default authority (generic: sets one).
-	Host string
+type constError string
+
+func (e constError) Error() string { return string(e) }
+
+const errUnknownType = constError("unknown provider type")
+
+// FieldError is a provider setting that cannot work, naming its field.
+type FieldError struct {
+	// Field is the configuration field at fault ("azureServiceUrl").
+	Field string
+	// Msg says what is wrong, without the field ("is required for type azure").
+	Msg string
 }
 
-// New builds a provider of the given type; ok is false for unknown types.
-func New(typ string, o Options) (p Provider, err error) {
-	if b, ok := bearerFamilies[typ]; ok {
-		if o.Host != "" {
-			b.host = o.Host
-		}
-		return b, nil
+// Error is "<field>: <msg>".
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// New builds a provider of the given type from its options. An unknown
+// type gives errUnknownType; a setting that cannot work gives a
+// *FieldError naming the field.
+func New(typ string, o Options) (Provider, error) {
+	p, err := newType(typ, o)
+	if err != nil {
+		return nil, err
 	}
+	if o.BasePath != "" || o.ProviderBasePath != "" || o.ProviderDomain != "" {
+		p = newRouted(p, o)
+	}
+	return p, nil
+}
+
+func newType(typ string, o Options) (Provider, error) {
 	switch typ {
 	case "azure":
-		return newAzure(o.AzureServiceURL)
+		return newAzure(o)
 	case "claude":
 		v := o.ClaudeVersion
 		if v == "" {
@@ -74,23 +92,29 @@ func New(typ string, o Options) (p Provider, err error) {
 		}
 		return claude{host: orDefault(o.Host, "api.anthropic.com"), version: v}, nil
 	case "gemini":
-		return gemini{host: orDefault(o.Host, "generativelanguage.googleapis.com")}, nil
+		return gemini{host: orDefault(o.Host, "generativelanguage.googleapis.com"),
+			version: orDefault(o.GeminiAPIVersion, "v1beta")}, nil
 	case "generic":
 		return newGeneric(o), nil
 	}
-	return nil, errUnknownType
+	spec, ok := compatTypes[typ]
+	if !ok {
+		if why, ok := Unsupported(typ); ok {
+			return nil, fieldErr("type", "%s is a Higress type this plugin does not support: %s", typ, why)
+		}
+		return nil, errUnknownType
+	}
+	c := newCompat(typ, spec, o)
+	if err := c.configure(o); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
-
-type constError string
-
-func (e constError) Error() string { return string(e) }
-
-const errUnknownType = constError("unknown provider type")
 
 // Types lists every provider type New accepts, sorted.
 func Types() []string {
 	out := []string{"azure", "claude", "gemini", "generic"}
-	for k := range bearerFamilies {
+	for k := range compatTypes {
 		out = append(out, k)
 	}
 	sort.Strings(out)
@@ -102,16 +126,4 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// withBasePath maps an OpenAI-style "/v1/..." path onto a provider base path
-// ("/compatible-mode/v1"); other paths are left alone.
-func withBasePath(path, base string) string {
-	if base == "" || base == "/v1" || !strings.HasPrefix(path, "/v1/") {
-		return path
-	}
-	if strings.HasPrefix(path, base+"/") {
-		return path
-	}
-	return base + path[len("/v1"):]
 }

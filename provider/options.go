@@ -1,0 +1,253 @@
+package provider
+
+import (
+	"net"
+	"strconv"
+	"strings"
+)
+
+// Options are the provider settings of one configuration block, under
+// their Higress names. The zero value is every type's default.
+type Options struct {
+	// Host replaces the type's default authority (our "host"; generic's
+	// "genericHost"). Example: "llm.internal:8080".
+	Host string
+	// Original is Higress's protocol: original: the body is not touched
+	// (the configuration drops the mapping) and qwen and azure keep the
+	// client's path; other types route as usual (see compat.route).
+	Original bool
+	// BasePath with BasePathPrepend false (Higress's default
+	// "removePrefix") is cut from the front of the client's path before
+	// the provider routes it; with BasePathPrepend it is joined in front
+	// of the routed path unless already there.
+	BasePath        string
+	BasePathPrepend bool
+	// ProviderDomain replaces the authority after everything else, for
+	// every type; ProviderBasePath is put in front of the final path
+	// unless already there. Example: "gw.example.com", "/llm".
+	ProviderDomain   string
+	ProviderBasePath string
+	// Capabilities are Higress's per-API path overrides, by Higress API
+	// name ("openai/v1/chatcompletions": "/my/chat").
+	Capabilities map[string]string
+
+	// AzureServiceURL is azure's service URL (forms: see newAzure).
+	AzureServiceURL string
+	// AzureDeployment is the deployment of a domain-only azureServiceUrl:
+	// the one model the mapping sends every request to.
+	AzureDeployment string
+	// ClaudeVersion is the anthropic-version header (claudeVersion, else
+	// apiVersion; default 2023-06-01).
+	ClaudeVersion string
+	// GeminiAPIVersion is gemini's API version for probes (apiVersion;
+	// default v1beta).
+	GeminiAPIVersion string
+	// AuthHeader and AuthPrefix configure the generic provider (ours; not
+	// Higress fields).
+	AuthHeader string
+	AuthPrefix string
+	// OpenAICustomURL is openai's openaiCustomUrl.
+	OpenAICustomURL string
+	// QwenNative is qwenEnableCompatible: false (refused).
+	QwenNative bool
+	// QwenDomain, ZhipuDomain and DoubaoDomain replace those types' hosts.
+	QwenDomain   string
+	ZhipuDomain  string
+	DoubaoDomain string
+	// ZhipuCodePlan is zhipuCodePlanMode: chat goes to
+	// /api/coding/paas/v4/chat/completions.
+	ZhipuCodePlan bool
+	// CloudflareAccountID is cloudflare's account, part of every path.
+	CloudflareAccountID string
+	// MinimaxPro is minimaxApiType: pro (refused).
+	MinimaxPro bool
+	// HunyuanSigned is set when hunyuanAuthId or hunyuanAuthKey is (TC3
+	// signing; refused).
+	HunyuanSigned bool
+	// OllamaHost and OllamaPort are ollama's server.
+	OllamaHost string
+	OllamaPort int64
+	// VLLMCustomURL and VLLMServerHost locate a vllm server.
+	VLLMCustomURL  string
+	VLLMServerHost string
+}
+
+// configure applies the type's own settings; an error names the field.
+func (c *compat) configure(o Options) error {
+	switch c.name {
+	case "openai":
+		if o.OpenAICustomURL != "" {
+			if err := c.customURL("openaiCustomUrl", o.OpenAICustomURL, isOpenAIEndpoint); err != nil {
+				return err
+			}
+		}
+	case "vllm":
+		switch {
+		case o.VLLMCustomURL != "":
+			if err := c.customURL("vllmCustomUrl", o.VLLMCustomURL, isVLLMEndpoint); err != nil {
+				return err
+			}
+		case o.VLLMServerHost != "":
+			// As Higress: any ":port" is cut (the cluster decides the port).
+			h, _, _ := strings.Cut(o.VLLMServerHost, ":")
+			c.host = h
+		}
+	case "qwen":
+		if o.QwenNative {
+			return fieldErr("qwenEnableCompatible", "false (DashScope's native protocol) is not supported: "+
+				"Higress converts OpenAI requests to it, this plugin converts no protocol; leave it true (the default) "+
+				"for DashScope's OpenAI-compatible endpoint")
+		}
+		c.host = orDefault(o.QwenDomain, c.host)
+		c.keepOriginal = true
+	case "zhipuai":
+		c.host = orDefault(o.ZhipuDomain, c.host)
+		if o.ZhipuCodePlan {
+			c.override(apiChat, "/api/coding/paas/v4/chat/completions")
+		}
+	case "doubao":
+		c.host = orDefault(o.DoubaoDomain, c.host)
+	case "cloudflare":
+		id := o.CloudflareAccountID
+		if id == "" {
+			return fieldErr("cloudflareAccountId", "is required for type cloudflare: it is part of every path "+
+				"(Higress does not check it and sends /client/v4/accounts//ai/v1/chat/completions, which Cloudflare cannot serve)")
+		}
+		if strings.ContainsAny(id, "/?#") {
+			return fieldErr("cloudflareAccountId", "must not contain '/', '?' or '#'")
+		}
+		c.fixed = "/client/v4/accounts/" + id + "/ai/v1/chat/completions"
+		c.models = "/client/v4/accounts/" + id + "/ai/models/search"
+	case "minimax":
+		if o.MinimaxPro {
+			return fieldErr("minimaxApiType", "pro is not supported: Higress converts requests to MiniMax's "+
+				"ChatCompletion Pro protocol, this plugin converts no protocol; leave it unset for the v2 (OpenAI-compatible) API")
+		}
+	case "hunyuan":
+		if o.HunyuanSigned {
+			return fieldErr("hunyuanAuthId", "hunyuanAuthId and hunyuanAuthKey select Tencent Cloud's TC3-HMAC-SHA256 "+
+				"signed API, which this plugin does not support; leave both empty and put hunyuan API keys in apiTokens "+
+				"for the OpenAI-compatible endpoint")
+		}
+	case "ollama":
+		if o.OllamaHost == "" {
+			return fieldErr("ollamaServerHost", "is required for type ollama")
+		}
+		if o.OllamaPort <= 0 || o.OllamaPort > 65535 {
+			return fieldErr("ollamaServerPort", "is required for type ollama, a port in 1-65535 (Ollama's usual port is 11434; Higress refuses 0 too)")
+		}
+		c.host = net.JoinHostPort(o.OllamaHost, strconv.FormatInt(o.OllamaPort, 10))
+	}
+	return c.capabilities(o.Capabilities)
+}
+
+// capabilityNames are the Higress API names a capabilities entry may set
+// (Higress drops any other key).
+var capabilityNames = map[string]api{
+	"openai/v1/chatcompletions":      apiChat,
+	"openai/v1/embeddings":           apiEmbeddings,
+	"openai/v1/imagegeneration":      apiImageGeneration,
+	"openai/v1/imagevariation":       apiImageVariation,
+	"openai/v1/imageedit":            apiImageEdit,
+	"openai/v1/audiospeech":          apiAudioSpeech,
+	"openai/v1/audiotranscription":   apiAudioTranscription,
+	"openai/v1/audiotranslation":     apiAudioTranslation,
+	"openai/v1/realtime":             apiRealtime,
+	"openai/v1/responses":            apiResponses,
+	"cohere/v1/rerank":               apiRerank,
+	"openai/v1/videos":               apiVideos,
+	"openai/v1/retrievevideo":        apiNone,
+	"openai/v1/retrievevideocontent": apiNone,
+	"openai/v1/videoremix":           apiNone,
+	"kling/v1/image2video":           apiNone,
+	"kling/v1/retrieveimagevideo":    apiNone,
+}
+
+// CapabilityUse tells what a capabilities key does here: "" when it sets
+// that API's path, else why it is ignored.
+func CapabilityUse(name string) string {
+	a, ok := capabilityNames[name]
+	switch {
+	case !ok:
+		return "not an API name Higress accepts (it drops the entry too)"
+	case a == apiNone:
+		return "not supported here (a video or kling API)"
+	}
+	return ""
+}
+
+func (c *compat) capabilities(m map[string]string) error {
+	if len(m) == 0 {
+		return nil
+	}
+	if c.spec.keepPath || c.fixed != "" {
+		return nil // Higress's type ignores capabilities too
+	}
+	for name, p := range m {
+		a := capabilityNames[name]
+		if a == apiNone {
+			continue
+		}
+		if !strings.HasPrefix(p, "/") {
+			return fieldErr("capabilities."+name, "must be a path starting with '/', got %s", strconv.Quote(p))
+		}
+		c.override(a, p)
+	}
+	return nil
+}
+
+// isOpenAIEndpoint tells whether an openaiCustomUrl path names one endpoint
+// (every request goes there) rather than a base path.
+func isOpenAIEndpoint(p string) bool {
+	for _, s := range []string{"/completions", "/embeddings", "/audio/speech", "/audio/transcriptions",
+		"/audio/translations", "/images/generations", "/images/variations", "/images/edits", "/models",
+		"/responses", "/fine_tuning/jobs", "/fine_tuning/checkpoints", "/realtime", "/videos"} {
+		if strings.HasSuffix(p, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// isVLLMEndpoint is isOpenAIEndpoint for vllmCustomUrl.
+func isVLLMEndpoint(p string) bool {
+	for _, s := range []string{"/completions", "/rerank", "/responses", "/messages", "/count_tokens",
+		"/transcriptions", "/translations"} {
+		if strings.HasSuffix(p, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// customURL applies an openaiCustomUrl or vllmCustomUrl: its host replaces
+// the type's, and its path either names the endpoint of every request or
+// replaces "/v1" as the base of every API.
+func (c *compat) customURL(field, raw string, endpoint func(string) bool) error {
+	rest := strings.TrimPrefix(strings.TrimPrefix(raw, "http://"), "https://")
+	host, p, _ := strings.Cut(rest, "/")
+	p = "/" + p
+	switch {
+	case host == "":
+		return fieldErr(field, "has no host")
+	case strings.ContainsAny(rest, "?#"):
+		// Higress would glue the API path after the query.
+		return fieldErr(field, "must not have a query or fragment")
+	}
+	c.host = host
+	if endpoint(p) {
+		c.fixed = p
+		return nil
+	}
+	c.base = p
+	c.models = joinPath(p, "/models")
+	c.paths = nil
+	if c.name == "openai" {
+		c.apis = openAIAPIs
+	}
+	return nil
+}
+
+func joinPath(base, rel string) string {
+	return strings.TrimSuffix(base, "/") + rel
+}
