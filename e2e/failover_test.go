@@ -103,12 +103,12 @@ func TestEnvoy_BadConfigIsRefusedNamingTheField(t *testing.T) {
 	wasm, err := wasmhost.ModulePath()
 	require.NoError(t, err)
 	e, err := envoyrun.Start(envoyrun.Options{Bin: bin, Wasm: wasm, Upstream: "127.0.0.1:1",
-		PluginConfig: "provider: {type: openai, apiTokens: [a], failover: {failureThreshold: 0}}"})
+		PluginConfig: "provider: {type: openai, apiTokens: [a], failover: {failureThreshold: -1}}"})
 	if e != nil {
 		defer e.Stop()
 	}
 	require.Error(t, err, "Envoy must refuse to start with a bad plugin config")
-	require.Contains(t, e.Log(), "invalid configuration: provider.failover.failureThreshold: must be >= 1, got 0")
+	require.Contains(t, e.Log(), "invalid configuration: provider.failover.failureThreshold: must be >= 1, got -1")
 }
 
 func TestEnvoy_MetricsAreBoundedAndNothingLeaksATokenString(t *testing.T) {

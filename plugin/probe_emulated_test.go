@@ -149,10 +149,10 @@ func newStateKey(t testing.TB, h *wasmhost.Host, old []string) string {
 func TestReload_BadConfigIsRefusedNamingTheField(t *testing.T) {
 	p := newProvider(threeTokens...)
 	h := start(t, cfg(""), p)
-	ok, err := h.Reload([]byte(`provider: {type: openai, apiTokens: [a], failover: {failureThreshold: 0}}`))
+	ok, err := h.Reload([]byte(`provider: {type: openai, apiTokens: [a], failover: {failureThreshold: -1}}`))
 	require.NoError(t, err)
 	require.False(t, ok)
-	require.Contains(t, h.LogText(), "[worker-0 error] invalid configuration: provider.failover.failureThreshold: must be >= 1, got 0")
+	require.Contains(t, h.LogText(), "[worker-0 error] invalid configuration: provider.failover.failureThreshold: must be >= 1, got -1")
 }
 
 func TestCorruptState_IsLoggedAndRewritten(t *testing.T) {

@@ -82,12 +82,15 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 	b := r.match(func() string {
 		v, _ := host.GetProperty("xds", "route_name")
 		return string(v)
-	}, head.Authority)
+	}, s.routeCluster, head.Authority)
 	if b == nil {
 		return abi.ActionContinue
 	}
 	s.block = b
 	cfg := b.cfg
+	if cfg.PassClientAuth {
+		return s.passClientAuth(headers, head, endOfStream, contentType, encoding, hasContentLength)
+	}
 	tok, ok := s.pick(headers)
 	if !ok {
 		return abi.ActionPause
@@ -100,11 +103,7 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 			r.logf(abi.LogWarn, "cannot note the token tried for this request: %v", err)
 		}
 	}
-	sent := head
-	cfg.Provider.Rewrite(&sent)
-	if cfg.Provider.ModelInPath(sent.Path) {
-		sent.Path, _ = provider.RewritePathModel(sent.Path, cfg.Mapping)
-	}
+	sent := target(cfg, head)
 	auth := cfg.Provider.Auth(sent, cfg.Tokens[tok].Secret())
 	for _, h := range headers {
 		if provider.StripFromClient(h[0]) && !setsHeader(auth, h[0]) {
@@ -119,29 +118,103 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 			return s.refuse(500, "token_failover_rewrite_failed", "the gateway could not set the provider's credential")
 		}
 	}
-	if sent.Authority != head.Authority {
-		_ = host.ReplaceHeader(abi.MapRequestHeaders, ":authority", sent.Authority)
+	if !s.sendTo(head, sent) {
+		return abi.ActionPause
 	}
-	if sent.Path != head.Path {
-		_ = host.ReplaceHeader(abi.MapRequestHeaders, ":path", sent.Path)
-	}
-	s.sent = sent
 	b.pool.metrics.request(tok)
-	if !endOfStream && !cfg.Mapping.Empty() && !cfg.Provider.ModelInPath(sent.Path) && scannable(contentType) {
-		if encoding != "" && !strings.EqualFold(encoding, "identity") {
-			// The provider would decode a body the mapping cannot read.
-			return s.refuse(415, "token_failover_encoded_body",
-				"request bodies with content-encoding cannot have their model mapped by this gateway; send it unencoded")
-		}
-		s.body = &bodyMapper{}
-		if hasContentLength {
-			_ = host.RemoveHeader(abi.MapRequestHeaders, "content-length")
-		}
+	if act, ok := s.mapsBody(endOfStream, contentType, encoding, hasContentLength); !ok {
+		return act
 	}
 	if cfg.Retry.Enabled {
 		s.retry = newRetry(s, headers, auth)
 	}
 	return abi.ActionContinue
+}
+
+// mapsBody prepares the mapping of the body's model when the block maps
+// one; false means a local reply was sent (returned as the action).
+func (s *stream) mapsBody(endOfStream bool, contentType, encoding string, hasContentLength bool) (abi.Action, bool) {
+	cfg := s.block.cfg
+	if endOfStream || cfg.Mapping.Empty() || cfg.Provider.ModelInPath(s.sent.Path) || !scannable(contentType) {
+		return abi.ActionContinue, true
+	}
+	if encoding != "" && !strings.EqualFold(encoding, "identity") {
+		// The provider would decode a body the mapping cannot read.
+		return s.refuse(415, "token_failover_encoded_body",
+			"request bodies with content-encoding cannot have their model mapped by this gateway; send it unencoded"), false
+	}
+	s.body = &bodyMapper{}
+	if hasContentLength {
+		_ = s.root.host.RemoveHeader(abi.MapRequestHeaders, "content-length")
+	}
+	return abi.ActionContinue, true
+}
+
+// passClientAuth serves a block without tokens (config PassClientAuth):
+// host, path and model are rewritten, the client's own credentials go
+// upstream untouched, and no token, failover or retry is involved. An
+// openai block sends the client's key from ClientKeyHeaders in its own
+// auth header, as Higress does.
+func (s *stream) passClientAuth(headers []abi.HeaderPair, head provider.Head, endOfStream bool, contentType, encoding string, hasContentLength bool) abi.Action {
+	host, cfg := s.root.host, s.block.cfg
+	sent := target(cfg, head)
+	if key := clientKey(headers, cfg.ClientKeyHeaders); key != "" {
+		for _, a := range cfg.Provider.Auth(sent, key) {
+			if err := host.ReplaceHeader(abi.MapRequestHeaders, a[0], a[1]); err != nil {
+				return s.refuse(500, "token_failover_rewrite_failed", "the gateway could not set the provider's credential")
+			}
+		}
+	}
+	if !s.sendTo(head, sent) {
+		return abi.ActionPause
+	}
+	act, _ := s.mapsBody(endOfStream, contentType, encoding, hasContentLength)
+	return act
+}
+
+// target is where a block sends a request: the provider's authority and
+// path, with the model in the path mapped.
+func target(cfg *config.ProviderBlock, head provider.Head) provider.Head {
+	sent := head
+	cfg.Provider.Rewrite(&sent)
+	if cfg.Provider.ModelInPath(sent.Path) {
+		sent.Path, _ = provider.RewritePathModel(sent.Path, cfg.Mapping)
+	}
+	return sent
+}
+
+// sendTo rewrites the request's authority and path from head to sent and
+// records sent; false means a rewrite failed and the request was answered
+// 500 rather than sent, with the provider's credential, to the wrong place.
+func (s *stream) sendTo(head, sent provider.Head) bool {
+	host := s.root.host
+	if sent.Authority != head.Authority {
+		if err := host.ReplaceHeader(abi.MapRequestHeaders, ":authority", sent.Authority); err != nil {
+			s.refuse(500, "token_failover_rewrite_failed", "the gateway could not set the provider's host")
+			return false
+		}
+	}
+	if sent.Path != head.Path {
+		if err := host.ReplaceHeader(abi.MapRequestHeaders, ":path", sent.Path); err != nil {
+			s.refuse(500, "token_failover_rewrite_failed", "the gateway could not set the provider's path")
+			return false
+		}
+	}
+	s.sent = sent
+	return true
+}
+
+// clientKey is the first non-empty value of the named request headers,
+// less a leading "Bearer ".
+func clientKey(headers []abi.HeaderPair, names []string) string {
+	for _, n := range names {
+		for _, h := range headers {
+			if h[0] == n && h[1] != "" {
+				return strings.TrimPrefix(h[1], "Bearer ")
+			}
+		}
+	}
+	return ""
 }
 
 func setsHeader(pairs []abi.HeaderPair, name string) bool {

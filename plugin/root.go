@@ -36,17 +36,15 @@ type Root struct {
 	rules   []rule
 	pools   []*pool
 	tickMs  int64
-	// useRoute is set when some rule matches on the route name.
-	useRoute bool
 	// calls are the http calls in flight: probes and retries.
 	calls map[uint32]call
 }
 
-// rule sends the requests of some routes or domains to its block.
+// rule sends the requests it matches (see config.Rule.Matches) to its
+// block; a nil block passes them through untouched.
 type rule struct {
-	routes  []string
-	domains []string
-	block   *block
+	cfg   *config.Rule
+	block *block
 }
 
 // block is the runtime of one provider block of the configuration: its
@@ -102,13 +100,16 @@ func (r *Root) OnConfigure(size int) bool {
 		}
 		return false
 	}
-	r.cfg, r.pools, r.rules, r.global, r.useRoute = cfg, nil, nil, nil, false
+	r.cfg, r.pools, r.rules, r.global = cfg, nil, nil, nil
 	if cfg.Global != nil {
 		r.global = r.addBlock(cfg.Global)
 	}
-	for _, ru := range cfg.Rules {
-		r.rules = append(r.rules, rule{routes: ru.Routes, domains: ru.Domains, block: r.addBlock(ru.Block)})
-		r.useRoute = r.useRoute || len(ru.Routes) > 0
+	for i := range cfg.Rules {
+		ru := rule{cfg: &cfg.Rules[i]}
+		if ru.cfg.Block != nil {
+			ru.block = r.addBlock(ru.cfg.Block)
+		}
+		r.rules = append(r.rules, ru)
 	}
 	tick := int64(MaxTickMs)
 	for _, p := range r.pools {
@@ -127,9 +128,14 @@ func (r *Root) OnConfigure(size int) bool {
 
 // addBlock makes the runtime of a provider block; blocks that list the same
 // tokens share one pool (its state, lease and metrics), and nothing else.
+// A block without tokens (PassClientAuth) gets a pool of its own, for its
+// request counters only.
 func (r *Root) addBlock(cfg *config.ProviderBlock) *block {
 	b := &block{cfg: cfg}
 	for _, p := range r.pools {
+		if cfg.PassClientAuth {
+			break
+		}
 		if p.id == cfg.PoolID {
 			b.pool = p
 			p.blocks = append(p.blocks, b)
@@ -141,47 +147,28 @@ func (r *Root) addBlock(cfg *config.ProviderBlock) *block {
 	return b
 }
 
-// match finds the block serving a request: the first rule whose route or
-// domain matches, else the global block (nil: pass through).
-func (r *Root) match(route func() string, authority string) *block {
-	if len(r.rules) == 0 {
-		return r.global
-	}
-	var routeName string
-	if r.useRoute {
-		routeName = route()
-	}
-	host := authority
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
-		host = host[:i]
-	}
-	for _, ru := range r.rules {
-		for _, rt := range ru.routes {
-			if rt == routeName {
-				return ru.block
+// match finds the block serving a request: the first rule that matches
+// (its block, nil for a pass-through rule), else the global block (nil:
+// pass through). route and cluster read the request's properties, each at
+// most once and only when a rule needs it.
+func (r *Root) match(route, cluster func() string, authority string) *block {
+	var routeName, clusterName *string
+	once := func(get func() string, v **string) func() string {
+		return func() string {
+			if *v == nil {
+				s := get()
+				*v = &s
 			}
+			return **v
 		}
-		for _, d := range ru.domains {
-			if domainMatch(d, host) {
-				return ru.block
-			}
+	}
+	routeOnce, clusterOnce := once(route, &routeName), once(cluster, &clusterName)
+	for _, ru := range r.rules {
+		if ru.cfg.Matches(authority, routeOnce, clusterOnce) {
+			return ru.block
 		}
 	}
 	return r.global
-}
-
-// domainMatch supports "*.example.com" (suffix), "api.*" (prefix) and exact
-// names, all ignoring case as DNS does.
-func domainMatch(pattern, host string) bool {
-	switch {
-	case strings.HasPrefix(pattern, "*"):
-		suffix := pattern[1:]
-		return len(host) >= len(suffix) && strings.EqualFold(host[len(host)-len(suffix):], suffix)
-	case strings.HasSuffix(pattern, "*"):
-		prefix := pattern[:len(pattern)-1]
-		return len(host) >= len(prefix) && strings.EqualFold(host[:len(prefix)], prefix)
-	}
-	return strings.EqualFold(pattern, host)
 }
 
 // OnDone implements abi.PluginContext: pending request counts are flushed

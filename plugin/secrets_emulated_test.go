@@ -37,10 +37,10 @@ func TestSecrets_NothingCapturedContainsAToken(t *testing.T) {
 	ok, err := h.Reload([]byte(config))
 	require.NoError(t, err)
 	require.True(t, ok)
-	ok, err = h.Reload([]byte(`provider: {type: openai, apiTokens: [` + secrets[0] + `, ` + secrets[0] + `]}`))
+	ok, err = h.Reload([]byte(`provider: {type: openai, apiTokens: [` + secrets[0] + `, ` + secrets[0] + `], failover: {failureThreshold: -1}}`))
 	require.NoError(t, err)
 	require.False(t, ok)
-	require.Contains(t, h.LogText(), "duplicates token #0")
+	require.Contains(t, h.LogText(), "duplicates apiTokens[0]")
 	require.Contains(t, h.LogText(), "restored")
 
 	var captured strings.Builder
