@@ -54,6 +54,11 @@ type Options struct {
 	// before its PR #533): poll_oneoff answers ENOSYS and is forbidden
 	// inside proxy_on_memory_allocate, and path_filestat_get is missing.
 	OlderHost bool
+	// FailHeaderWrite, when set, makes proxy_add/replace/remove_header_map_value
+	// answer BadArgument for the headers it names (lower case), as Envoy
+	// does for a header map it cannot give: tests check that a failed
+	// rewrite never sends the request half rewritten.
+	FailHeaderWrite func(key string) bool
 	// AfterCallDelivered runs after an http-call response was handed to the
 	// plugin; live is false when the root that made the call is gone (its
 	// answer was dropped).

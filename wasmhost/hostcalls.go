@@ -167,6 +167,10 @@ func (h *Host) instantiateHostModules() error {
 			}
 			key := strings.ToLower(string(vm.read(u32(s[1]), u32(s[2]))))
 			val := string(vm.read(u32(s[3]), u32(s[4])))
+			if f := vm.h.opts.FailHeaderWrite; f != nil && f(key) {
+				s[0] = statusBadArgument
+				return
+			}
 			if replace {
 				*m = setHeaderInPlace(*m, key, val)
 			} else {
@@ -183,7 +187,12 @@ func (h *Host) instantiateHostModules() error {
 			s[0] = statusNotFound
 			return
 		}
-		*m = removeHeader(*m, string(vm.read(u32(s[1]), u32(s[2]))))
+		key := strings.ToLower(string(vm.read(u32(s[1]), u32(s[2]))))
+		if f := vm.h.opts.FailHeaderWrite; f != nil && f(key) {
+			s[0] = statusBadArgument
+			return
+		}
+		*m = removeHeader(*m, key)
 		s[0] = statusOK
 	})
 	def("proxy_set_header_map_pairs", normalOnly, types(3), types(1), func(_ context.Context, vm *VM, s []uint64) {
