@@ -51,4 +51,3 @@ func TestRewrite_FailedHeaderWriteIsNeverSent(t *testing.T) {
 		})
 	}
 }
-
