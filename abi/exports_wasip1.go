@@ -22,6 +22,7 @@ func proxyABIVersion021() {}
 
 //go:wasmexport proxy_on_memory_allocate
 func proxyOnMemoryAllocate(size uint32) uint32 {
+	statsMemoryAllocate(size)
 	if size == 0 {
 		size = 1
 	}
@@ -31,57 +32,85 @@ func proxyOnMemoryAllocate(size uint32) uint32 {
 }
 
 //go:wasmexport proxy_on_context_create
-func proxyOnContextCreate(id, parent uint32) { dispatcher.OnContextCreate(id, parent) }
+func proxyOnContextCreate(id, parent uint32) {
+	statsCallback(cbContextCreate, id)
+	dispatcher.OnContextCreate(id, parent)
+}
 
 //go:wasmexport proxy_on_vm_start
-func proxyOnVMStart(root uint32, size int32) bool { return dispatcher.OnVMStart(root, int(size)) }
+func proxyOnVMStart(root uint32, size int32) bool {
+	statsCallback(cbVMStart, root)
+	return dispatcher.OnVMStart(root, int(size))
+}
 
 //go:wasmexport proxy_on_configure
-func proxyOnConfigure(root uint32, size int32) bool { return dispatcher.OnConfigure(root, int(size)) }
+func proxyOnConfigure(root uint32, size int32) bool {
+	statsCallback(cbConfigure, root)
+	return dispatcher.OnConfigure(root, int(size))
+}
 
 //go:wasmexport proxy_on_tick
-func proxyOnTick(root uint32) { dispatcher.OnTick(root) }
+func proxyOnTick(root uint32) {
+	statsCallback(cbTick, root)
+	dispatcher.OnTick(root)
+}
 
 //go:wasmexport proxy_on_http_call_response
 func proxyOnHTTPCallResponse(root, callID uint32, headers, body, trailers int32) {
+	statsCallback(cbHTTPCallResponse, root)
 	dispatcher.OnHTTPCallResponse(root, callID, int(headers), int(body), int(trailers))
 }
 
 //go:wasmexport proxy_on_request_headers
 func proxyOnRequestHeaders(id uint32, n int32, eos bool) uint32 {
+	statsCallback(cbRequestHeaders, id)
 	return uint32(dispatcher.OnRequestHeaders(id, int(n), eos))
 }
 
 //go:wasmexport proxy_on_request_body
 func proxyOnRequestBody(id uint32, size int32, eos bool) uint32 {
+	statsCallback(cbRequestBody, id)
 	return uint32(dispatcher.OnRequestBody(id, int(size), eos))
 }
 
 //go:wasmexport proxy_on_request_trailers
 func proxyOnRequestTrailers(id uint32, n int32) uint32 {
+	statsCallback(cbRequestTrailers, id)
 	return uint32(dispatcher.OnRequestTrailers(id, int(n)))
 }
 
 //go:wasmexport proxy_on_response_headers
 func proxyOnResponseHeaders(id uint32, n int32, eos bool) uint32 {
+	statsCallback(cbResponseHeaders, id)
 	return uint32(dispatcher.OnResponseHeaders(id, int(n), eos))
 }
 
 //go:wasmexport proxy_on_response_body
 func proxyOnResponseBody(id uint32, size int32, eos bool) uint32 {
+	statsCallback(cbResponseBody, id)
 	return uint32(dispatcher.OnResponseBody(id, int(size), eos))
 }
 
 //go:wasmexport proxy_on_response_trailers
 func proxyOnResponseTrailers(id uint32, n int32) uint32 {
+	statsCallback(cbResponseTrailers, id)
 	return uint32(dispatcher.OnResponseTrailers(id, int(n)))
 }
 
 //go:wasmexport proxy_on_log
-func proxyOnLog(id uint32) { dispatcher.OnLog(id) }
+func proxyOnLog(id uint32) {
+	statsCallback(cbLog, id)
+	dispatcher.OnLog(id)
+}
 
 //go:wasmexport proxy_on_done
-func proxyOnDone(id uint32) bool { return dispatcher.OnDone(id) }
+func proxyOnDone(id uint32) bool {
+	statsCallback(cbDone, id)
+	return dispatcher.OnDone(id)
+}
 
 //go:wasmexport proxy_on_delete
-func proxyOnDelete(id uint32) { dispatcher.OnDelete(id) }
+func proxyOnDelete(id uint32) {
+	statsCallback(cbDelete, id)
+	dispatcher.OnDelete(id)
+}

@@ -119,6 +119,7 @@ func owned(p *byte, n int32) []byte {
 // Log implements Host.
 func (WasmHost) Log(level LogLevel, msg string) {
 	p, n := strPtrLen(msg)
+	statsHostcall(hcLog, n)
 	proxyLog(uint32(level), p, n)
 }
 
@@ -128,6 +129,7 @@ func (WasmHost) GetProperty(path ...string) ([]byte, error) {
 	kp, kn := strPtrLen(joined)
 	var ret *byte
 	var n int32
+	statsHostcall(hcGetProperty, kn)
 	if err := Status(proxyGetProperty(kp, kn, unsafe.Pointer(&ret), &n)).Err(); err != nil {
 		return nil, err
 	}
@@ -138,6 +140,7 @@ func (WasmHost) GetProperty(path ...string) ([]byte, error) {
 func (WasmHost) GetHeaders(m MapType) ([]HeaderPair, error) {
 	var ret *byte
 	var n int32
+	statsHostcall(hcGetHeaderMapPairs, 0)
 	if err := Status(proxyGetHeaderMapPairs(uint32(m), unsafe.Pointer(&ret), &n)).Err(); err != nil {
 		return nil, err
 	}
@@ -149,6 +152,7 @@ func (WasmHost) GetHeader(m MapType, key string) (string, error) {
 	kp, kn := strPtrLen(key)
 	var ret *byte
 	var n int32
+	statsHostcall(hcGetHeaderMapValue, kn)
 	if err := Status(proxyGetHeaderMapValue(uint32(m), kp, kn, unsafe.Pointer(&ret), &n)).Err(); err != nil {
 		return "", err
 	}
@@ -159,6 +163,7 @@ func (WasmHost) GetHeader(m MapType, key string) (string, error) {
 func (WasmHost) AddHeader(m MapType, key, value string) error {
 	kp, kn := strPtrLen(key)
 	vp, vn := strPtrLen(value)
+	statsHostcall(hcAddHeaderMapValue, kn+vn)
 	return Status(proxyAddHeaderMapValue(uint32(m), kp, kn, vp, vn)).Err()
 }
 
@@ -166,18 +171,21 @@ func (WasmHost) AddHeader(m MapType, key, value string) error {
 func (WasmHost) ReplaceHeader(m MapType, key, value string) error {
 	kp, kn := strPtrLen(key)
 	vp, vn := strPtrLen(value)
+	statsHostcall(hcReplaceHeaderMapValue, kn+vn)
 	return Status(proxyReplaceHeaderMapValue(uint32(m), kp, kn, vp, vn)).Err()
 }
 
 // RemoveHeader implements Host.
 func (WasmHost) RemoveHeader(m MapType, key string) error {
 	kp, kn := strPtrLen(key)
+	statsHostcall(hcRemoveHeaderMapValue, kn)
 	return Status(proxyRemoveHeaderMapValue(uint32(m), kp, kn)).Err()
 }
 
 // SetHeaders implements Host.
 func (WasmHost) SetHeaders(m MapType, pairs []HeaderPair) error {
 	p, n := ptrLen(EncodeHeaderMap(pairs))
+	statsHostcall(hcSetHeaderMapPairs, n)
 	return Status(proxySetHeaderMapPairs(uint32(m), p, n)).Err()
 }
 
@@ -185,6 +193,7 @@ func (WasmHost) SetHeaders(m MapType, pairs []HeaderPair) error {
 func (WasmHost) GetBuffer(b BufferType, start, size int) ([]byte, error) {
 	var ret *byte
 	var n int32
+	statsHostcall(hcGetBufferBytes, 0)
 	if err := Status(proxyGetBufferBytes(uint32(b), int32(start), int32(size), unsafe.Pointer(&ret), &n)).Err(); err != nil {
 		return nil, err
 	}
@@ -194,6 +203,7 @@ func (WasmHost) GetBuffer(b BufferType, start, size int) ([]byte, error) {
 // SetBuffer implements Host.
 func (WasmHost) SetBuffer(b BufferType, start, size int, data []byte) error {
 	p, n := ptrLen(data)
+	statsHostcall(hcSetBufferBytes, n)
 	return Status(proxySetBufferBytes(uint32(b), int32(start), int32(size), p, n)).Err()
 }
 
@@ -202,6 +212,7 @@ func (WasmHost) SendLocalResponse(status uint32, details string, body []byte, he
 	dp, dn := strPtrLen(details)
 	bp, bn := ptrLen(body)
 	hp, hn := ptrLen(EncodeHeaderMap(headers))
+	statsHostcall(hcSendLocalResponse, dn+bn+hn)
 	return Status(proxySendLocalResponse(status, dp, dn, bp, bn, hp, hn, grpcStatus)).Err()
 }
 
@@ -212,6 +223,7 @@ func (WasmHost) HTTPCall(cluster string, headers []HeaderPair, body []byte, trai
 	bp, bn := ptrLen(body)
 	tp, tn := ptrLen(EncodeHeaderMap(trailers))
 	var id uint32
+	statsHostcall(hcHTTPCall, un+hn+bn+tn)
 	err := Status(proxyHTTPCall(up, un, hp, hn, bp, bn, tp, tn, timeoutMs, &id)).Err()
 	return id, err
 }
@@ -221,6 +233,7 @@ func (WasmHost) GetStatus() (uint32, string, error) {
 	var code uint32
 	var ret *byte
 	var n int32
+	statsHostcall(hcGetStatus, 0)
 	if err := Status(proxyGetStatus(&code, unsafe.Pointer(&ret), &n)).Err(); err != nil {
 		return 0, "", err
 	}
@@ -233,6 +246,7 @@ func (WasmHost) GetSharedData(key string) ([]byte, uint32, error) {
 	var ret *byte
 	var n int32
 	var cas uint32
+	statsHostcall(hcGetSharedData, kn)
 	if err := Status(proxyGetSharedData(kp, kn, unsafe.Pointer(&ret), &n, &cas)).Err(); err != nil {
 		return nil, 0, err
 	}
@@ -243,11 +257,13 @@ func (WasmHost) GetSharedData(key string) ([]byte, uint32, error) {
 func (WasmHost) SetSharedData(key string, value []byte, cas uint32) error {
 	kp, kn := strPtrLen(key)
 	vp, vn := ptrLen(value)
+	statsHostcall(hcSetSharedData, kn+vn)
 	return Status(proxySetSharedData(kp, kn, vp, vn, cas)).Err()
 }
 
 // SetTickPeriod implements Host.
 func (WasmHost) SetTickPeriod(ms uint32) error {
+	statsHostcall(hcSetTickPeriod, 0)
 	return Status(proxySetTickPeriodMilliseconds(ms)).Err()
 }
 
@@ -255,40 +271,47 @@ func (WasmHost) SetTickPeriod(ms uint32) error {
 func (WasmHost) DefineMetric(t MetricType, name string) (uint32, error) {
 	np, nn := strPtrLen(name)
 	var id uint32
+	statsHostcall(hcDefineMetric, nn)
 	err := Status(proxyDefineMetric(uint32(t), np, nn, &id)).Err()
 	return id, err
 }
 
 // IncrementMetric implements Host.
 func (WasmHost) IncrementMetric(id uint32, delta int64) error {
+	statsHostcall(hcIncrementMetric, 0)
 	return Status(proxyIncrementMetric(id, delta)).Err()
 }
 
 // RecordMetric implements Host.
 func (WasmHost) RecordMetric(id uint32, value uint64) error {
+	statsHostcall(hcRecordMetric, 0)
 	return Status(proxyRecordMetric(id, value)).Err()
 }
 
 // GetMetric implements Host.
 func (WasmHost) GetMetric(id uint32) (uint64, error) {
 	var v uint64
+	statsHostcall(hcGetMetric, 0)
 	err := Status(proxyGetMetric(id, &v)).Err()
 	return v, err
 }
 
 // ContinueStream implements Host.
 func (WasmHost) ContinueStream(s StreamType) error {
+	statsHostcall(hcContinueStream, 0)
 	return Status(proxyContinueStream(uint32(s))).Err()
 }
 
 // SetEffectiveContext implements Host.
 func (WasmHost) SetEffectiveContext(id uint32) error {
+	statsHostcall(hcSetEffectiveContext, 0)
 	return Status(proxySetEffectiveContext(id)).Err()
 }
 
 // LogLevel implements Host.
 func (WasmHost) LogLevel() (LogLevel, error) {
 	var l uint32
+	statsHostcall(hcGetLogLevel, 0)
 	err := Status(proxyGetLogLevel(&l)).Err()
 	return LogLevel(l), err
 }
@@ -302,6 +325,7 @@ const (
 // WallMs implements Host.
 func (WasmHost) WallMs() int64 {
 	var t uint64
+	statsHostcall(hcClockTimeGet, 0)
 	clockTimeGet(clockRealtime, 1, &t)
 	return int64(t / 1e6)
 }
@@ -309,6 +333,7 @@ func (WasmHost) WallMs() int64 {
 // ProcessMs implements Host.
 func (WasmHost) ProcessMs() int64 {
 	var t uint64
+	statsHostcall(hcClockTimeGet, 0)
 	clockTimeGet(clockMonotonic, 1, &t)
 	return int64(t / 1e6)
 }

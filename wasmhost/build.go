@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/token-failover/token-failover/wasmpatch"
@@ -89,34 +90,45 @@ func TestModule(name string) (string, error) {
 	return p, err
 }
 
-// build compiles the package pkg (relative to the module root) for wasip1
-// into a temporary file and patches it as ./build.sh does: the WASI calls
-// that Envoy before 1.39 lacks are answered inside the module.
+// build compiles the package pkg (relative to the module root) into a new
+// temporary directory with Build.
 func build(pkg, file string) (string, error) {
-	root, err := ModuleRoot()
-	if err != nil {
-		return "", err
-	}
 	dir, err := os.MkdirTemp("", "token-failover-wasm-")
 	if err != nil {
 		return "", err
 	}
 	out := filepath.Join(dir, file)
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-buildmode=c-shared", "-o", out, pkg)
+	return out, Build(pkg, out)
+}
+
+// Build compiles the package pkg (relative to the module root) for wasip1
+// with the build tags into out, as ./build.sh builds the plugin, and
+// patches it as build.sh does: the WASI calls that Envoy before 1.39 lacks
+// are answered inside the module.
+func Build(pkg, out string, tags ...string) error {
+	root, err := ModuleRoot()
+	if err != nil {
+		return err
+	}
+	args := []string{"build", "-trimpath", "-ldflags=-s -w", "-buildmode=c-shared", "-o", out}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("wasmhost: building %s: %v\n%s", pkg, err, b)
+		return fmt.Errorf("wasmhost: building %s: %v\n%s", pkg, err, b)
 	}
 	module, err := os.ReadFile(out)
 	if err != nil {
-		return "", err
+		return err
 	}
 	patched, _, err := wasmpatch.Patch(module, wasmpatch.Options{})
 	if err != nil {
-		return "", fmt.Errorf("wasmhost: patching %s: %w", pkg, err)
+		return fmt.Errorf("wasmhost: patching %s: %w", pkg, err)
 	}
-	return out, os.WriteFile(out, patched, 0o644)
+	return os.WriteFile(out, patched, 0o644)
 }
 
 // ModuleRoot walks up from the working directory to go.mod.

@@ -12,12 +12,16 @@ import (
 	"github.com/token-failover/token-failover/wasmhost"
 )
 
+// benchTokens are the tokens of benchConfig.
 var benchTokens = []string{"bench-token-alpha", "bench-token-bravo", "bench-token-charlie"}
 
+// benchConfig is a one-provider configuration with model mapping, plus extra
+// provider fields (", failover: {enabled: true}").
 func benchConfig(extra string) string {
 	return `provider: {type: openai, apiTokens: [` + strings.Join(benchTokens, ", ") + `], modelMapping: {"gpt-4*": mapped}` + extra + `}`
 }
 
+// chatOfSize is wasmhost.Chat padded to n bytes of body.
 func chatOfSize(n int) wasmhost.Request {
 	r := wasmhost.Chat("gpt-4o")
 	pad := n - len(r.Body) - len(`,"user":""`)
@@ -33,16 +37,20 @@ func chatOfSize(n int) wasmhost.Request {
 	return r
 }
 
+// okCluster answers every request 200.
 func okCluster(*wasmhost.UpstreamRequest) wasmhost.Reply { return wasmhost.OK() }
 
-func emulatorSections(w *strings.Builder, longRun int) error {
+// emulatorHotPath writes the emulator's time per request for three
+// configurations (host side only: the guest's own allocations are in the
+// -profile mode).
+func emulatorHotPath(w *strings.Builder) error {
 	fmt.Fprintln(os.Stderr, "emulator hot path...")
-	fmt.Fprintf(w, "## 2. Emulator hot path\n\nThe built .wasm in wasmhost (wazero compiler), one worker VM: request headers + 1 KiB body (model mapped) + response headers and body + log/done/delete. Median of 3 runs; allocations are the host side's.\n\n")
+	fmt.Fprintf(w, "The built .wasm in wasmhost (wazero compiler), one worker VM: request headers + 1 KiB body (model mapped) + response headers and body + log/done/delete. Median of 3 runs; allocations are the host side's.\n\n")
 	fmt.Fprintf(w, "| mode | ns/request | host allocs/request |\n|---|---:|---:|\n")
 	for _, m := range []struct{ name, cfg string }{
 		{"failover on", benchConfig(", failover: {enabled: true}")},
 		{"failover off", benchConfig("")},
-		{"pass-through (no rule matches: the emulator's own cost)", `_rules_: [{_match_domain_: [nowhere], provider: {type: openai, apiTokens: [x]}}]`},
+		{"pass-through (no rule matches: the emulator's own cost)", passThroughConfig},
 	} {
 		h, err := wasmhost.New(wasmhost.Options{Config: []byte(m.cfg), Workers: 1, SkipCanary: true,
 			Clusters: map[string]wasmhost.Cluster{"llm": okCluster}})
@@ -65,34 +73,72 @@ func emulatorSections(w *strings.Builder, longRun int) error {
 		fmt.Fprintf(w, "| %s | %d | %d |\n", m.name, runs[1].NsPerOp(), runs[1].AllocsPerOp())
 		h.Close()
 	}
+	fmt.Fprintln(w)
+	return nil
+}
 
-	fmt.Fprintln(os.Stderr, "body size scaling...")
-	fmt.Fprintf(w, "\n## 3. Body size scaling (emulator)\n\nModel rewrite on bodies of growing size; guest memory growth is the VM's linear memory after the runs minus before (Go's heap never returns memory to wasm, so this is the peak).\n\n")
-	fmt.Fprintf(w, "| body | time/request | µs per KiB | guest memory growth | growth / body |\n|---|---:|---:|---:|---:|\n")
-	for _, size := range []int{1 << 10, 64 << 10, 1 << 20, 8 << 20} {
-		h, err := wasmhost.New(wasmhost.Options{Config: []byte(benchConfig("")), Workers: 1, SkipCanary: true,
-			Clusters: map[string]wasmhost.Cluster{"llm": okCluster}})
-		if err != nil {
-			return err
-		}
-		vm, req := h.Workers()[0], chatOfSize(size)
-		before := vm.MemoryBytes()
-		n := max(5, (4<<20)/size*4)
-		start := time.Now()
-		for i := 0; i < n; i++ {
-			if _, err := vm.Do(req); err != nil {
+// emulatorBodyScaling writes the emulator's time per request and marginal
+// time per KiB (over the 1 KiB body with the model in the same place) for
+// every body size and model position, with the shipped configuration, and
+// the guest memory each size takes.
+func emulatorBodyScaling(w *strings.Builder, cfg string) error {
+	fmt.Fprintln(os.Stderr, "emulator body scaling...")
+	fmt.Fprintf(w, "**In the emulator** (wall time; `envoy.yaml`'s configuration, one worker VM, the body in one chunk). "+
+		"Per KiB is the time per request minus the 1 KiB request's (same model position), divided by the KiB added. "+
+		"Guest memory growth is the VM's linear memory after the runs minus before (Go's heap never returns memory to wasm, so this is the peak).\n\n")
+	fmt.Fprintf(w, "| body | model | time/request | µs per KiB | guest memory growth | growth / body |\n|---|---|---:|---:|---:|---:|\n")
+	base := map[bool]time.Duration{}
+	for _, size := range bodySizes {
+		for _, o := range bodyOrders {
+			h, err := wasmhost.New(wasmhost.Options{Config: []byte(cfg), Workers: 1, SkipCanary: true,
+				Clusters: map[string]wasmhost.Cluster{"llm": okCluster}})
+			if err != nil {
 				return err
 			}
+			vm, body := h.Workers()[0], chatBody(size, o.first)
+			before := vm.MemoryBytes()
+			n := max(5, (4<<20)/size*4)
+			err = doRequests(vm, body, 1) // grows the heap, untimed
+			start := time.Now()
+			if err == nil {
+				err = doRequests(vm, body, n)
+			}
+			per := time.Since(start) / time.Duration(n)
+			if err != nil {
+				h.Close()
+				return err
+			}
+			growth := int64(vm.MemoryBytes()) - int64(before)
+			h.Close()
+			perKiB := "—"
+			if size == bodySizes[0] {
+				base[o.first] = per
+			} else {
+				perKiB = fmt.Sprintf("%.3f", float64(per-base[o.first])/1e3/(float64(size-bodySizes[0])/1024))
+			}
+			fmt.Fprintf(w, "| %s | %s | %.1f µs | %s | %.1f MiB | %.1fx |\n", kib(size), o.name, float64(per)/1e3,
+				perKiB, float64(growth)/(1<<20), float64(growth)/float64(size))
 		}
-		per := time.Since(start) / time.Duration(n)
-		growth := int64(vm.MemoryBytes()) - int64(before)
-		fmt.Fprintf(w, "| %d KiB | %s | %.2f | %.1f MiB | %.1fx |\n", size>>10, per.Round(time.Microsecond),
-			float64(per.Microseconds())/float64(size>>10), float64(growth)/(1<<20), float64(growth)/float64(size))
-		h.Close()
 	}
+	fmt.Fprintln(w)
+	return nil
+}
 
+// doRequests sends n requests with body through vm.
+func doRequests(vm *wasmhost.VM, body []byte, n int) error {
+	for i := 0; i < n; i++ {
+		if _, err := vm.Do(emulatorRequest(body, i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// convergenceSection writes how many requests reach a failing token before
+// it is demoted, and how long a healed token takes to come back.
+func convergenceSection(w *strings.Builder) error {
 	fmt.Fprintln(os.Stderr, "convergence...")
-	fmt.Fprintf(w, "\n## 4. Convergence (emulator, 4 workers, 4 requests in flight)\n\nRequests that reached a token after it started answering 500, and virtual time from heal to restoration with `healthCheckInterval: 1000` (probes at the lease holder's 1 s tick).\n\n")
+	fmt.Fprintf(w, "Emulator, 4 workers, 4 requests in flight. Requests that reached a token after it started answering 500, and virtual time from heal to restoration with `healthCheckInterval: 1000` (probes at the lease holder's 1 s tick).\n\n")
 	fmt.Fprintf(w, "| failureThreshold | requests reaching the failing token | of which in flight at demotion | heal → restored |\n|---:|---:|---:|---:|\n")
 	for _, threshold := range []int{1, 3, 10} {
 		reached, inflight, restore, err := convergence(threshold)
@@ -101,7 +147,12 @@ func emulatorSections(w *strings.Builder, longRun int) error {
 		}
 		fmt.Fprintf(w, "| %d | %d | %d | %s |\n", threshold, reached, inflight, restore)
 	}
+	fmt.Fprintln(w)
+	return nil
+}
 
+// emulatorMemory writes a worker VM's linear memory over a long run.
+func emulatorMemory(w *strings.Builder, longRun int) error {
 	fmt.Fprintf(os.Stderr, "emulator memory run: %d requests...\n", longRun)
 	h, err := wasmhost.New(wasmhost.Options{Config: []byte(benchConfig(", failover: {enabled: true}")), Workers: 1, SkipCanary: true,
 		Clusters: map[string]wasmhost.Cluster{"llm": okCluster}})
@@ -119,7 +170,7 @@ func emulatorSections(w *strings.Builder, longRun int) error {
 			warm = vm.MemoryBytes()
 		}
 	}
-	fmt.Fprintf(w, "\n## 5. Memory\n\nWasm linear memory of a worker VM over %d emulator requests (failover on): %.2f MiB after 10%%, %.2f MiB at the end; live streams at the end: %d.\n",
+	fmt.Fprintf(w, "Wasm linear memory of a worker VM over %d emulator requests (failover on): %.2f MiB after 10%%, %.2f MiB at the end; live streams at the end: %d.\n",
 		longRun, float64(warm)/(1<<20), float64(vm.MemoryBytes())/(1<<20), vm.LiveStreams())
 	return nil
 }

@@ -1,6 +1,15 @@
-// Command bench measures what token-failover costs and how fast it reacts,
-// side by side in one run, and writes the table to BENCHMARKS.md. Run it
-// with ./build.sh bench (which builds the plugin and installs Envoy).
+// Command bench measures what token-failover costs a production Envoy and
+// how fast it reacts, and writes BENCHMARKS.md. Run it with ./build.sh bench
+// (which builds the plugin and installs Envoy); a quick look:
+//
+//	./build.sh bench -rounds 2 -n 200 -only a,b,e -sections cpu
+//
+// The headline is Envoy's CPU time per proxied request at a fixed,
+// unsaturated rate, each variant against bare Envoy in the same round
+// (rounds.go); then body scaling (bodyscale.go, emulator.go), the emulator's
+// hot path, convergence, memory, and throughput at saturation. With
+// -profile it instead prints a per-request guest profile from the emulator
+// (profile.go) and writes nothing.
 package main
 
 import (
@@ -8,113 +17,140 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"sort"
 	"strings"
 	"time"
-
-	"github.com/token-failover/token-failover/envoyrun"
-	"github.com/token-failover/token-failover/mockllm"
 )
 
+// settings are the command's flags.
+type settings struct {
+	rounds     int
+	n          int
+	rate       float64
+	conns      int
+	settle     time.Duration
+	only       map[string]bool // nil: every variant
+	sections   map[string]bool
+	bodyRounds int
+
+	satRounds   int
+	satDuration time.Duration
+	satConns    int
+
+	emuRequests, envoyRequests int
+	profileRequests            int
+}
+
+// allSections are the report's parts, in the order written.
+const allSections = "cpu,body,emulator,memory,saturation"
+
+// selected tells whether variant letter is to run (bare Envoy always is).
+func (s settings) selected(letter string) bool {
+	return s.only == nil || s.only[letter] || letter == "a"
+}
+
 func main() {
-	rounds := flag.Int("rounds", 3, "interleaved rounds per Envoy variant")
-	per := flag.Duration("duration", 5*time.Second, "load per variant per round")
-	conns := flag.Int("conns", 16, "concurrent keep-alive connections")
-	emuRequests := flag.Int("emulator-requests", 1_000_000, "requests for the emulator memory run")
-	envoyRequests := flag.Int("envoy-requests", 200_000, "requests for the Envoy memory run")
-	out := flag.String("out", "BENCHMARKS.md", "where to write the table")
+	var s settings
+	flag.IntVar(&s.rounds, "rounds", 20, "interleaved rounds of the CPU measurement")
+	flag.IntVar(&s.n, "n", 2000, "requests per variant per round")
+	flag.Float64Var(&s.rate, "rate", 500, "requests per second of the paced load (never exceeded)")
+	flag.IntVar(&s.conns, "conns", 8, "keep-alive connections of the paced load")
+	flag.DurationVar(&s.settle, "settle", 100*time.Millisecond, "pause before each CPU reading")
+	only := flag.String("only", "", "comma-separated variant letters a-g to run (a, bare Envoy, always runs); empty: all")
+	sections := flag.String("sections", allSections, "comma-separated parts of the report to produce")
+	flag.IntVar(&s.bodyRounds, "body-rounds", 3, "rounds of the Envoy body-scaling measurement")
+	flag.IntVar(&s.satRounds, "sat-rounds", 3, "interleaved rounds of the saturation runs")
+	flag.DurationVar(&s.satDuration, "sat-duration", 5*time.Second, "load per variant per saturation round")
+	flag.IntVar(&s.satConns, "sat-conns", 16, "connections of the saturation and Envoy memory runs")
+	flag.IntVar(&s.emuRequests, "emulator-requests", 1_000_000, "requests of the emulator memory run")
+	flag.IntVar(&s.envoyRequests, "envoy-requests", 200_000, "requests of the Envoy memory run")
+	profile := flag.Bool("profile", false, "print a per-request guest profile (emulator, -tags tfstats) instead of the report")
+	flag.IntVar(&s.profileRequests, "profile-requests", 2000, "measured requests per variant of -profile")
+	out := flag.String("out", "BENCHMARKS.md", "where to write the report")
 	flag.Parse()
+	if *only != "" {
+		s.only = set(*only)
+		for letter := range s.only {
+			if len(letter) != 1 || letter < "a" || letter > "g" {
+				fail(fmt.Errorf("-only: unknown variant %q (have a-g)", letter))
+			}
+		}
+	}
+	s.sections = set(*sections)
+	for name := range s.sections {
+		if !strings.Contains(","+allSections+",", ","+name+",") {
+			fail(fmt.Errorf("unknown section %q (have %s)", name, allSections))
+		}
+	}
+	if *profile {
+		if err := runProfile(os.Stdout, s); err != nil {
+			fail(err)
+		}
+		return
+	}
 	var report strings.Builder
-	if err := run(&report, *rounds, *per, *conns, *emuRequests, *envoyRequests); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+	warnings, err := run(&report, s)
+	if err != nil {
+		fail(err)
 	}
 	fmt.Print(report.String())
 	if err := os.WriteFile(*out, []byte(report.String()), 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+		fail(err)
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s\n", *out)
+	if len(warnings) > 0 {
+		fail(fmt.Errorf("%s", strings.Join(warnings, "; ")))
+	}
 }
 
-func run(w *strings.Builder, rounds int, per time.Duration, conns, emuRequests, envoyRequests int) error {
-	bin, wasm, err := envoyrun.Tools()
-	if err != nil {
-		return err
-	}
-	version, _ := envoyrun.Version(bin)
-	fmt.Fprintf(w, "# Benchmarks\n\n%s, %d cores (%s), Envoy %s. Command: `./build.sh bench`.\n\n",
-		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOARCH, version)
-
-	mock := mockllm.New()
-	addr, err := mock.Start("127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	defer mock.Close()
-	fmt.Fprintln(os.Stderr, "starting three Envoys (bare, token-failover, Lua)...")
-	variants := []struct{ name, filter string }{{"a. no filter", "none"}, {"b. token-failover", "wasm"}, {"c. Lua round-robin", "lua"}}
-	envoys := make([]*envoyrun.Envoy, len(variants))
-	for i, v := range variants {
-		e, err := envoyrun.Start(envoyrun.Options{Bin: bin, Wasm: wasm, Upstream: addr, Filter: v.filter, Concurrency: 2})
-		if e != nil {
-			defer e.Stop()
-		}
-		if err != nil {
-			return err
-		}
-		envoys[i] = e
-	}
-	results := make([][]loadResult, len(variants))
-	for r := 0; r < rounds; r++ {
-		for i, v := range variants {
-			fmt.Fprintf(os.Stderr, "round %d/%d: %s\n", r+1, rounds, v.name)
-			results[i] = append(results[i], load(envoys[i].Listen, per, conns, kibBody))
-		}
-	}
-	med := make([]loadResult, len(variants))
-	for i := range variants {
-		med[i] = median(results[i])
-	}
-	fmt.Fprintf(w, "## 1. Envoy throughput and latency\n\nSame machine and run, same upstream (mockllm, in the bench process), "+
-		"Envoy `--concurrency 2`, %d keep-alive connections, 1 KiB JSON chat body, %d interleaved rounds of %v each (median round shown). "+
-		"b has failover on, 3 tokens and model mapping; c sets `Authorization` round-robin from a fixed list.\n\n", conns, rounds, per)
-	fmt.Fprintf(w, "| variant | req/s | p50 | p99 | errors |\n|---|---:|---:|---:|---:|\n")
-	for i, v := range variants {
-		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %d |\n", v.name, med[i].rps, us(med[i].p50), us(med[i].p99), med[i].errors)
-	}
-	a, b, c := med[0], med[1], med[2]
-	fmt.Fprintf(w, "\nb/a throughput **%.2f** (goal ≥ 0.90); added p50 **%s**, added p99 **%s** (goal p50 < 100 µs); b/c throughput **%.2f** (goal ≥ 1).\n\n",
-		b.rps/a.rps, us(b.p50-a.p50), us(b.p99-a.p99), b.rps/c.rps)
-
-	for i, v := range variants {
-		if med[i].errors > 0 {
-			return fmt.Errorf("%s answered %d errors; its Envoy log: %s", v.name, med[i].errors, envoys[i].LogPath)
-		}
-	}
-	if err := emulatorSections(w, emuRequests); err != nil {
-		return err
-	}
-
-	fmt.Fprintf(os.Stderr, "Envoy memory run: %d requests...\n", envoyRequests)
-	e := envoys[1]
-	warm := envoyRequests / 10
-	loadN(e.Listen, warm, conns, kibBody)
-	rssStart, _ := e.RSS()
-	loadN(e.Listen, envoyRequests-warm, conns, kibBody)
-	rssEnd, _ := e.RSS()
-	fmt.Fprintf(w, "Envoy RSS with token-failover over %d requests: %.1f MiB after warm-up (%d requests), %.1f MiB at the end (%+.1f%%).\n",
-		envoyRequests, mib(rssStart), warm, mib(rssEnd), 100*float64(rssEnd-rssStart)/float64(rssStart))
-	fmt.Fprintf(w, "\nWhere the time goes, and what would help: [docs/performance.md](docs/performance.md).\n")
-	return nil
+// fail reports err and exits.
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	os.Exit(1)
 }
 
-func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Nanoseconds())/1000) }
+// set splits a comma-separated list.
+func set(list string) map[string]bool {
+	m := map[string]bool{}
+	for _, x := range strings.Split(list, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			m[x] = true
+		}
+	}
+	return m
+}
 
-func mib(b int64) float64 { return float64(b) / (1 << 20) }
+// header writes the title, the exact command, and the machine.
+func header(w *strings.Builder, envoyVersion string) {
+	args := make([]string, len(os.Args)-1)
+	for i, a := range os.Args[1:] {
+		args[i] = shellQuote(a)
+	}
+	cmd := "go run ./cmd/bench"
+	if strings.HasSuffix(os.Getenv("WASM"), "/dist/token-failover.wasm") && os.Getenv("ENVOY_BIN") != "" {
+		cmd = "./build.sh bench" // what build.sh runs
+	}
+	fmt.Fprintf(w, "# Benchmarks\n\nCommand: `%s`\n\n", strings.TrimSpace(cmd+" "+strings.Join(args, " ")))
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Fprintf(w, "%s; %d cores (%s, %s); Envoy %s; %s; load average at start %s.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), cpuModel(), runtime.GOARCH, envoyVersion,
+		runtime.Version(), strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], " "))
+}
 
-func median(rs []loadResult) loadResult {
-	s := append([]loadResult(nil), rs...)
-	sort.Slice(s, func(i, j int) bool { return s[i].rps < s[j].rps })
-	return s[len(s)/2]
+// shellQuote quotes a for a POSIX shell when it needs it.
+func shellQuote(a string) string {
+	if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,=/:") == "" {
+		return a
+	}
+	return "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+}
+
+// cpuModel is the first "model name" of /proc/cpuinfo.
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
 }
