@@ -156,6 +156,11 @@ var scenarios = []scenario{
 	{name: "connect_failure_counts", steps: asks(6, on("dead")), metrics: tokenMetrics, check: func(t *testing.T, s []outcome) {
 		require.Equal(t, 503, s[0].Status)
 	}},
+	{name: "retry_through_a_dead_cluster_relays_envoys_503", retry: ", maxRetries: 1", steps: []step{on("dead")}, metrics: tokenMetrics,
+		check: func(t *testing.T, s []outcome) {
+			require.Equal(t, 503, s[0].Status)
+			require.Contains(t, s[0].Body, "connection failure", "the retry call's answer is Envoy's own 503, with its body")
+		}},
 	{name: "circuit_breaker_overflow_charges_nobody", steps: asks(6, on("overflow")), metrics: tokenMetrics},
 	{name: "no_healthy_upstream_charges_nobody", steps: asks(4, on("empty")), metrics: tokenMetrics},
 	{name: "maintenance_mode_charges_nobody", steps: asks(4, on("maint")), metrics: tokenMetrics},

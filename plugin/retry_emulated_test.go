@@ -221,32 +221,57 @@ func TestRetry_TimedOutRetryLetsTheOriginalThroughAndChargesNobody(t *testing.T)
 	}
 }
 
-// TestRetry_MaxRetriesHoldsForCallsThatFailWithoutHeaders: with maxRetries
-// 1 and five tokens, retries that failed without an answer used to go on
-// to every token.
-func TestRetry_MaxRetriesHoldsForCallsThatFailWithoutHeaders(t *testing.T) {
-	tokens := []string{"tok-1-aaaa", "tok-2-bbbb", "tok-3-cccc", "tok-4-dddd", "tok-5-eeee"}
-	p := newProvider(tokens...)
-	for i := range tokens {
-		i := i
-		p.set(i, func(r *wasmhost.UpstreamRequest) wasmhost.Reply {
-			if r.HTTPCall {
-				return wasmhost.Reply{Fault: wasmhost.FaultConnectFailure}
+// TestRetry_FailedCallsAreBoundedAndClassified: with maxRetries 1 and five
+// tokens, retries that failed without an answer used to go on to every
+// token. Each of Envoy's shapes of a failed call (docs/envoy-details.md)
+// is one attempt at most: a connection failure is Envoy's 503, relayed and
+// charged to the retry's token; a reset after the headers has no answer,
+// so the original failure goes out; a circuit breaker refuses the call at
+// dispatch, so nothing was sent and nobody is charged for it.
+func TestRetry_FailedCallsAreBoundedAndClassified(t *testing.T) {
+	reset := wasmhost.OK()
+	reset.MidStreamReset = true
+	for _, tc := range []struct {
+		name        string
+		reply       wasmhost.Reply
+		status      int
+		retryCharge bool
+	}{
+		{"connect failure", wasmhost.Reply{Fault: wasmhost.FaultConnectFailure}, 503, true},
+		{"reset after headers", reset, 500, true},
+		{"circuit breaker", wasmhost.Reply{Fault: wasmhost.FaultOverflow}, 500, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tokens := []string{"tok-1-aaaa", "tok-2-bbbb", "tok-3-cccc", "tok-4-dddd", "tok-5-eeee"}
+			p := newProvider(tokens...)
+			for i := range tokens {
+				p.set(i, func(r *wasmhost.UpstreamRequest) wasmhost.Reply {
+					if r.HTTPCall {
+						return tc.reply
+					}
+					return wasmhost.Status(500)
+				})
 			}
-			return wasmhost.Status(500)
+			h := start(t, `provider: {type: openai, apiTokens: [`+strings.Join(tokens, ", ")+`],
+  failover: {enabled: true}, retryOnFailure: {enabled: true, maxRetries: 1}}`, p)
+			s := do(t, h.Workers()[0], wasmhost.Chat("m"))
+			require.Equal(t, tc.status, s.Response.Status)
+			var retried []int
+			for _, r := range p.requests {
+				if r.HTTPCall {
+					retried = append(retried, p.token(r))
+				}
+			}
+			require.Len(t, retried, 1, "maxRetries 1")
+			st := state(t, h, len(tokens))
+			require.Equal(t, uint32(1), st.Tokens[p.token(s.Upstream)].Failures, "the original 500 counts")
+			charged := uint32(0)
+			if tc.retryCharge {
+				charged = 1
+			}
+			require.Equal(t, charged, st.Tokens[retried[0]].Failures, "the retry's token")
 		})
 	}
-	h := start(t, `provider: {type: openai, apiTokens: [`+strings.Join(tokens, ", ")+`],
-  failover: {enabled: true}, retryOnFailure: {enabled: true, maxRetries: 1}}`, p)
-	s := do(t, h.Workers()[0], wasmhost.Chat("m"))
-	require.Equal(t, 500, s.Response.Status, "the original failure when the retry got no answer")
-	retries := 0
-	for _, r := range p.requests {
-		if r.HTTPCall {
-			retries++
-		}
-	}
-	require.Equal(t, 1, retries)
 }
 
 // TestRetry_KeptBodyIsDroppedOnceNoRetryCanHappen: the copy of the request

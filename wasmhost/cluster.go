@@ -74,7 +74,12 @@ type callResponse struct {
 }
 
 // httpCall validates and queues an http call as Envoy does: an unknown
-// cluster or a missing :path, :method or :authority is BadArgument.
+// cluster or a missing :path, :method or :authority is BadArgument; a
+// cluster that refuses the request itself (circuit breaker, no healthy
+// host, maintenance) fails the call at once with InternalFailure, and no
+// answer ever comes (Envoy's AsyncClient answers inline and send() returns
+// null). The cluster function still sees that request, which never left
+// Envoy.
 func (vm *VM) httpCall(cluster string, headers []Pair, body []byte, trailers []Pair, timeoutMs uint32) (uint32, uint32) {
 	c, ok := vm.h.opts.Clusters[cluster]
 	if !ok {
@@ -88,12 +93,17 @@ func (vm *VM) httpCall(cluster string, headers []Pair, body []byte, trailers []P
 	if len(body) > 0 {
 		headers = setHeader(headers, "content-length", itoa(len(body)))
 	}
-	vm.h.nextID++
 	req := &UpstreamRequest{Cluster: cluster, Headers: headers, Body: body, Trailers: trailers, HTTPCall: true,
 		From: vm.name, Complete: true, Answered: true}
 	// The cluster sees the request when it is sent; its answer arrives
 	// after its delay (or the call's timeout) in virtual time.
 	reply := c(req)
+	switch reply.Fault {
+	case FaultOverflow, FaultNoHealthyUpstream, FaultMaintenance:
+		req.Answered = false
+		return 0, statusInternalFailure
+	}
+	vm.h.nextID++
 	call := &pendingCall{vm: vm, root: vm.currentRoot(), id: vm.h.nextID, request: req, reply: reply, due: vm.h.now}
 	timeout := time.Duration(timeoutMs) * time.Millisecond
 	switch {
@@ -127,20 +137,25 @@ func (h *Host) removeCall(c *pendingCall) {
 	}
 }
 
-// callAnswer is what Envoy hands the plugin for an http call's reply: a
-// timeout is Envoy's own 504 answer; a connection that failed or was reset
-// is no answer at all (0 headers) with proxy_get_status BrokenConnection
-// "reset".
-func callAnswer(r Reply) *callResponse {
+// callAnswer is what Envoy 1.36-1.40 hands the plugin for an http call's
+// reply (docs/envoy-details.md): a timeout is Envoy's own 504 answer and a
+// connection that failed or was reset before the answer's headers is
+// Envoy's own 503, both with headers and body like the route's local
+// reply; only a reset after the headers is no answer at all (0 headers,
+// 0 body) with proxy_get_status BrokenConnection "reset".
+func callAnswer(r Reply, version string) *callResponse {
 	switch r.Fault {
 	case NoFault:
+		if r.MidStreamReset {
+			return &callResponse{status: statusBrokenConnection, message: "reset"}
+		}
 		return &callResponse{headers: append([]Pair{{":status", itoa(r.Status)}}, r.Headers...), body: r.Body, trailers: r.Trailers}
-	case FaultRouteTimeout, FaultPerTryTimeout:
-		lr := faults[FaultRouteTimeout]
-		return &callResponse{headers: []Pair{{":status", itoa(lr.status)}, {"content-length", itoa(len(lr.body))},
-			{"content-type", "text/plain"}}, body: []byte(lr.body)}
+	case FaultPerTryTimeout:
+		r.Fault = FaultRouteTimeout // a call has no retry policy: its timeout is the route timeout's answer
 	}
-	return &callResponse{status: statusBrokenConnection, message: "reset"}
+	lr := localReplyFor(r.Fault, version)
+	return &callResponse{headers: []Pair{{":status", itoa(lr.status)}, {"content-length", itoa(len(lr.body))},
+		{"content-type", "text/plain"}}, body: []byte(lr.body)}
 }
 
 // deliver calls proxy_on_http_call_response on the root that made the call.
@@ -152,7 +167,12 @@ func (c *pendingCall) deliver() error {
 		}
 		return nil
 	}
-	resp := callAnswer(c.reply)
+	resp := callAnswer(c.reply, vm.h.opts.EnvoyVersion)
+	if rs := vm.roots[c.root]; resp.status != statusOK {
+		rs.status, rs.statusMsg = resp.status, resp.message
+	} else {
+		rs.statusMsg = "" // the code stays: Envoy never resets it
+	}
 	vm.callResp = resp
 	_, err := vm.call(c.root, "proxy_on_http_call_response", uint64(c.root), uint64(c.id),
 		uint64(len(resp.headers)), uint64(len(resp.body)), uint64(len(resp.trailers)))

@@ -278,8 +278,8 @@ func (h *Host) instantiateHostModules() error {
 	def("proxy_get_status", normalOnly, types(3), types(1), func(ctx context.Context, vm *VM, s []uint64) {
 		var code uint32
 		var msg []byte
-		if vm.callResp != nil {
-			code, msg = vm.callResp.status, []byte(vm.callResp.message)
+		if rs := vm.roots[vm.currentRoot()]; rs != nil {
+			code, msg = rs.status, []byte(rs.statusMsg)
 		}
 		vm.writeU32(u32(s[0]), code)
 		s[0] = uint64(vm.returnBytes(ctx, msg, u32(s[1]), u32(s[2])))

@@ -9,6 +9,7 @@ const (
 	statusBadArgument         = 2
 	statusInvalidMemoryAccess = 6
 	statusCasMismatch         = 8
+	statusInternalFailure     = 10
 	statusBrokenConnection    = 11
 	statusUnimplemented       = 12
 )

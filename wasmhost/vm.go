@@ -52,6 +52,11 @@ type VM struct {
 // streams, and gets on_done and on_delete once the last of them ends (its
 // pending http calls are then dropped, as Envoy cancels them).
 type rootState struct {
+	// status and statusMsg are what proxy_get_status answers on this root:
+	// Envoy writes them only when an http call fails and never resets
+	// them, so after one failure every later answer reads 11 too.
+	status     uint32
+	statusMsg  string
 	live       bool
 	retired    bool
 	streams    int
