@@ -341,8 +341,19 @@ func (h *Host) instantiateHostModules() error {
 			s[0] = statusNotFound
 			return
 		case abi.StreamType(u32(s[0])) == abi.StreamResponse:
+			if !st.respStarted {
+				// Envoy continues encoding with no response headers and
+				// crashes the whole process (docs/envoy-details.md).
+				panic(trap{"proxy_continue_stream(response) before any response: Envoy would crash"})
+			}
 			st.resume = st.held || st.respBuffering || st.respTrailers != nil
 		case abi.StreamType(u32(s[0])) == abi.StreamRequest:
+			if vm.callback == "proxy_on_request_headers" && vm.current == st.id {
+				// Envoy runs the deferred continue before the callback's
+				// answer: Continue sends the request upstream twice, Pause
+				// stalls it forever.
+				panic(trap{"proxy_continue_stream(request) in the stream's own on_request_headers: Envoy would send it twice or stall it"})
+			}
 			st.resumeReq = st.headersPaused || st.reqBuffering || st.trailersHeld
 		default:
 			s[0] = statusBadArgument

@@ -34,6 +34,7 @@ type VM struct {
 	nextCtx   uint32
 	current   uint32 // context the running callback belongs to
 	effective uint32 // set by proxy_set_effective_context
+	callback  string // the export the host is calling, while it runs
 	streams   map[uint32]*Stream
 	frozen    bool
 	metricIDs map[uint32]string
@@ -253,10 +254,10 @@ func (vm *VM) call(ctxID uint32, name string, args ...uint64) ([]uint64, error) 
 	if vm.h.opts.Trace {
 		vm.h.trace = append(vm.h.trace, vm.name+":"+name)
 	}
-	prevCur, prevEff := vm.current, vm.effective
-	vm.current, vm.effective = ctxID, 0
+	prevCur, prevEff, prevCB := vm.current, vm.effective, vm.callback
+	vm.current, vm.effective, vm.callback = ctxID, 0, name
 	res, err := fn.Call(vm.h.ctx, args...)
-	vm.current, vm.effective = prevCur, prevEff
+	vm.current, vm.effective, vm.callback = prevCur, prevEff, prevCB
 	if err != nil {
 		vm.failed = err
 		vm.log(LevelCritical, fmt.Sprintf("wasm trap in %s: %v", name, err))

@@ -33,9 +33,19 @@ func (s stream) log(format string, args ...any) {
 
 // OnRequestHeaders also appends "x" to an x-trace-mark header, to show
 // whether a change made in one attempt is seen by the next (an upstream
-// filter under the router's retries).
+// filter under the router's retries). An x-trace-continue header asks it
+// to misuse proxy_continue_stream ("response": before any response;
+// "request": from the stream's own on_request_headers), to
+// show the emulator refuses what Envoy would crash on or duplicate.
 func (s stream) OnRequestHeaders(n int, eos bool) abi.Action {
 	h := abi.WasmHost{}
+	misuse, _ := h.GetHeader(abi.MapRequestHeaders, "x-trace-continue")
+	switch misuse {
+	case "response":
+		s.log("continue response: %v", h.ContinueStream(abi.StreamResponse))
+	case "request":
+		s.log("continue request: %v", h.ContinueStream(abi.StreamRequest))
+	}
 	mark, _ := h.GetHeader(abi.MapRequestHeaders, "x-trace-mark")
 	cluster, _ := h.GetProperty("xds", "cluster_name")
 	route, _ := h.GetProperty("xds", "route_name")
