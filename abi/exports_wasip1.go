@@ -20,11 +20,25 @@ func SetVMContext(vm VMContext) {
 //go:wasmexport proxy_abi_version_0_2_1
 func proxyABIVersion021() {}
 
+// scratch is the memory PeekBuffer reads into, grown to the largest read;
+// scratchArmed makes the next allocation request use it.
+var (
+	scratch      []byte
+	scratchArmed bool
+)
+
 //go:wasmexport proxy_on_memory_allocate
 func proxyOnMemoryAllocate(size uint32) uint32 {
 	statsMemoryAllocate(size)
 	if size == 0 {
 		size = 1
+	}
+	if scratchArmed {
+		scratchArmed = false
+		if uint32(cap(scratch)) < size {
+			scratch = make([]byte, size)
+		}
+		return uint32(uintptr(unsafe.Pointer(&scratch[0])))
 	}
 	buf := make([]byte, size)
 	lastAllocation = buf

@@ -25,8 +25,14 @@ type Host interface {
 
 	// GetBuffer returns up to size bytes of a buffer from start.
 	GetBuffer(b BufferType, start, size int) ([]byte, error)
-	// SetBuffer replaces bytes [start, start+size) of a buffer with data
-	// (Envoy: start 0 and size >= length replaces the whole buffer).
+	// PeekBuffer is GetBuffer into memory that the next PeekBuffer reuses:
+	// the result is valid until then and must not be kept. It saves a
+	// body-sized allocation (and the collector's work) per read.
+	PeekBuffer(b BufferType, start, size int) ([]byte, error)
+	// SetBuffer changes a buffer as Envoy's Buffer::copyFrom does: start 0
+	// drains the first size bytes and then prepends data (size 0
+	// prepends, size >= length replaces the whole buffer); start >= length
+	// appends; anything else is ErrBadArgument.
 	SetBuffer(b BufferType, start, size int, data []byte) error
 
 	// SendLocalResponse answers the current stream from the plugin; it takes

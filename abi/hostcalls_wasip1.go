@@ -200,6 +200,21 @@ func (WasmHost) GetBuffer(b BufferType, start, size int) ([]byte, error) {
 	return owned(ret, n), nil
 }
 
+// PeekBuffer implements Host: proxy_on_memory_allocate hands the host the
+// scratch buffer for this one call.
+func (WasmHost) PeekBuffer(b BufferType, start, size int) ([]byte, error) {
+	var ret *byte
+	var n int32
+	statsHostcall(hcGetBufferBytes, 0)
+	scratchArmed = true
+	err := Status(proxyGetBufferBytes(uint32(b), int32(start), int32(size), unsafe.Pointer(&ret), &n)).Err()
+	scratchArmed = false
+	if err != nil {
+		return nil, err
+	}
+	return owned(ret, n), nil
+}
+
 // SetBuffer implements Host.
 func (WasmHost) SetBuffer(b BufferType, start, size int, data []byte) error {
 	p, n := ptrLen(data)

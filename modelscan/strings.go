@@ -34,9 +34,6 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// swarSpan is how far skip looks for a quote or backslash with SWAR before
-// it calls bytes.IndexByte: past a few words the call's fixed cost pays off.
-const swarSpan = 64
 
 const (
 	ones  = 0x0101010101010101

@@ -347,9 +347,13 @@ func (s *stream) OnRequestBody(size int, endOfStream bool) abi.Action {
 	if s.body != nil {
 		return s.mapBody(size, endOfStream)
 	}
-	if s.retry != nil && size > 0 {
-		chunk, err := s.root.host.GetBuffer(abi.BufferRequestBody, 0, size)
-		s.retry.keep(chunk, err)
+	for off := 0; s.retry != nil && s.retry.bodyOK && off < size; {
+		window, err := s.root.host.PeekBuffer(abi.BufferRequestBody, off, min(peekWindow, size-off))
+		if err == nil && len(window) == 0 {
+			err = abi.ErrNotFound
+		}
+		s.retry.keep(window, err)
+		off += len(window)
 	}
 	return abi.ActionContinue
 }
@@ -357,103 +361,123 @@ func (s *stream) OnRequestBody(size int, endOfStream bool) abi.Action {
 // OnRequestTrailers ends the request.
 func (s *stream) OnRequestTrailers(int) abi.Action {
 	s.requestDone = true
-	if s.body != nil && s.body.held > 0 {
-		// The body ended inside a model value: it is not JSON, let it go.
-		s.forward(s.body.cur)
-		s.body = nil
-	}
+	s.body = nil // a body that ended inside a model value is not JSON: it goes as it is
 	if s.retry != nil {
 		s.retry.keepTrailers()
 	}
 	return abi.ActionContinue
 }
 
-// bodyMapper is the state of mapping a streaming body's model.
+// bodyMapper is the state of mapping a streaming body's model. In a body
+// callback Envoy's buffer is what this filter held back so far (held
+// bytes, heldOrig of them in the body as the client sent it) and then the
+// newest chunk.
 type bodyMapper struct {
-	scan modelscan.Scanner
-	// cur is the current Envoy buffer as this filter sees it: what it held
-	// back so far (held bytes; heldOrig of them in the body as sent by the
-	// client) plus the newest chunk.
-	cur      []byte
+	scan     modelscan.Scanner
 	held     int
 	heldOrig int
-	// curStart is the body offset of cur's first byte.
-	curStart int64
+	// bufStart is the body offset of the buffer's first byte.
+	bufStart int64
+	// keepBase is where the buffer starts in a retry's copy of the body.
+	keepBase int
 	// models counts top-level model members seen.
 	models int
 }
 
+// peekWindow is the most of the body one read copies into the VM, in
+// memory reused for every read: the scanner needs every byte once (a
+// second model key is refused). A buffer up to this size is read whole,
+// from its first byte, so the bytes before the model are at hand for the
+// rewrite; Envoy's body callbacks are rarely larger.
+const peekWindow = 1 << 20
+
 // mapBody feeds the newest chunk to the scanner and rewrites the model in
-// the current buffer once its value is complete. A value that runs past
-// the chunk's end is held (Pause: Envoy buffers and hands this filter the
-// whole buffer with the next chunk); nothing else is ever held.
+// Envoy's buffer once its value is complete, by replacing only the bytes
+// up to the value's end. A value that runs past the chunk's end is held
+// (Pause: Envoy buffers and hands this filter the whole buffer with the
+// next chunk); nothing else is ever held.
 func (s *stream) mapBody(size int, endOfStream bool) abi.Action {
 	bm, host, p := s.body, s.root.host, s.block.pool
-	chunk, err := host.GetBuffer(abi.BufferRequestBody, bm.held, size-bm.held)
-	if err != nil {
-		s.root.logf(abi.LogWarn, "pool %s: cannot read the request body (%v); passing it unmapped", p.name, err)
-		s.body = nil
-		return abi.ActionContinue
+	if bm.held == 0 && s.retry != nil {
+		bm.keepBase = len(s.retry.body)
 	}
-	bm.cur = append(bm.cur[:bm.held], chunk...)
-	rewritten := false
-	for rest := chunk; len(rest) > 0; {
-		n, m, found := bm.scan.Feed(rest)
-		rest = rest[n:]
-		if !found {
-			break
+	var edit []byte // what replaces the buffer's first editEnd bytes
+	var editStart, editEnd int
+	for off := bm.held; off < size; {
+		from := off // the window is buffer bytes [from, from+len(window))
+		if size <= peekWindow {
+			from = 0 // the held bytes again, for the rewrite's prefix
 		}
-		if bm.models++; bm.models > 1 {
-			return s.refuse(400, "token_failover_duplicate_model",
-				"the request body has more than one top-level model key; send exactly one")
+		window, err := host.PeekBuffer(abi.BufferRequestBody, from, min(peekWindow, size-from))
+		if err != nil || len(window) <= off-from {
+			s.root.logf(abi.LogWarn, "pool %s: cannot read the request body (%v); passing it unmapped", p.name, err)
+			if s.retry != nil {
+				s.retry.keep(nil, abi.ErrNotFound)
+			}
+			s.body = nil
+			return abi.ActionContinue
 		}
-		if !m.String || m.TooLong {
-			p.metrics.inc(p.metrics.modelUnmapped)
-			s.root.logf(abi.LogDebug, "pool %s: body model left unmapped (string %v, too long %v)", p.name, m.String, m.TooLong)
-			continue
+		fresh := window[off-from:]
+		if s.retry != nil {
+			s.retry.keep(fresh, nil)
 		}
-		to := s.block.cfg.Mapping.Map(m.Value)
-		s.model = to
-		if to == m.Value {
-			continue
+		for rest := fresh; len(rest) > 0; {
+			n, m, found := bm.scan.Feed(rest)
+			rest = rest[n:]
+			if !found {
+				break
+			}
+			if bm.models++; bm.models > 1 {
+				return s.refuse(400, "token_failover_duplicate_model",
+					"the request body has more than one top-level model key; send exactly one")
+			}
+			if !m.String || m.TooLong {
+				p.metrics.inc(p.metrics.modelUnmapped)
+				s.root.logf(abi.LogDebug, "pool %s: body model left unmapped (string %v, too long %v)", p.name, m.String, m.TooLong)
+				continue
+			}
+			to := s.block.cfg.Mapping.Map(m.Value)
+			s.model = to
+			if to == m.Value {
+				continue
+			}
+			// The only rewrite of this body (a second model key is
+			// refused), so the buffer's offsets are the body's less bufStart.
+			editStart, editEnd = int(m.Start-bm.bufStart), int(m.End-bm.bufStart)
+			prefix := window[:0]
+			if from == 0 {
+				prefix = window[:editStart]
+			} else if prefix, err = host.GetBuffer(abi.BufferRequestBody, 0, editStart); err != nil || len(prefix) != editStart {
+				return s.refuse(500, "token_failover_rewrite_failed", "the gateway could not map the request's model")
+			}
+			edit = append(append(s.root.vm.edit[:0], prefix...), provider.QuoteJSON(to)...)
+			s.root.vm.edit = edit
 		}
-		// The only rewrite of this body (a second model key is refused), so
-		// offsets in cur are the body's offsets less curStart.
-		start, end := int(m.Start-bm.curStart), int(m.End-bm.curStart)
-		repl := provider.QuoteJSON(to)
-		out := make([]byte, 0, len(bm.cur)+len(repl))
-		out = append(append(append(out, bm.cur[:start]...), repl...), bm.cur[end:]...)
-		bm.cur = out
-		rewritten = true
+		off = from + len(window)
 	}
-	switch bm.scan.State() {
-	case modelscan.NotUTF8:
+	if bm.scan.State() == modelscan.NotUTF8 {
 		return s.refuse(400, "token_failover_body_not_utf8", "the request body must be UTF-8 JSON")
 	}
-	if rewritten {
-		if err := host.SetBuffer(abi.BufferRequestBody, 0, size, bm.cur); err != nil {
+	if edit != nil {
+		if err := host.SetBuffer(abi.BufferRequestBody, 0, editEnd, edit); err != nil {
 			s.root.logf(abi.LogWarn, "pool %s: cannot rewrite the request body's model (%v)", p.name, err)
 			return s.refuse(500, "token_failover_rewrite_failed", "the gateway could not map the request's model")
 		}
+		if s.retry != nil {
+			s.retry.edit(bm.keepBase+editStart, bm.keepBase+editEnd, edit[editStart:])
+		}
 	}
+	newBytes := size - bm.held
 	if start, pending := bm.scan.Pending(); pending && !endOfStream && bm.scan.Offset()-start <= modelscan.MaxValueBytes+2 {
-		bm.held, bm.heldOrig = len(bm.cur), bm.heldOrig+len(chunk)
+		bm.held, bm.heldOrig = size+len(edit)-editEnd, bm.heldOrig+newBytes
 		return abi.ActionPause
 	}
-	s.forward(bm.cur)
-	bm.curStart += int64(bm.heldOrig + len(chunk))
-	bm.cur, bm.held, bm.heldOrig = bm.cur[:0], 0, 0
+	bm.bufStart += int64(bm.heldOrig + newBytes)
+	bm.held, bm.heldOrig = 0, 0
 	if st := bm.scan.State(); st != modelscan.Scanning || endOfStream {
 		s.body = nil
 	}
 	return abi.ActionContinue
-}
-
-// forward notes that buf goes upstream now (a retry keeps a copy).
-func (s *stream) forward(buf []byte) {
-	if s.retry != nil {
-		s.retry.keep(buf, nil)
-	}
 }
 
 // upstreamAttempt reads what an upstream-mode filter needs from the

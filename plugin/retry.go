@@ -72,6 +72,21 @@ func (rt *retry) keep(chunk []byte, err error) {
 	rt.body = append(rt.body, chunk...)
 }
 
+// edit replaces bytes [from, to) of the kept body, as the model's mapping
+// replaced them in the body that went upstream.
+func (rt *retry) edit(from, to int, data []byte) {
+	if !rt.bodyOK || from > to || to > len(rt.body) {
+		return
+	}
+	tail := len(rt.body) - to
+	if grow := len(data) - (to - from); grow > 0 {
+		rt.body = append(rt.body, make([]byte, grow)...)
+	}
+	copy(rt.body[from+len(data):], rt.body[to:to+tail])
+	copy(rt.body[from:], data)
+	rt.body = rt.body[:from+len(data)+tail]
+}
+
 // keepTrailers copies the request's trailers for a retry.
 func (rt *retry) keepTrailers() {
 	t, err := rt.s.root.host.GetHeaders(abi.MapRequestTrailers)

@@ -324,3 +324,65 @@ func TestRetry_HeldAnswerWithTrailersGetsTheRetrysBodyAndTrailers(t *testing.T) 
 	require.Equal(t, fmt.Sprint(len(good.Body)), header(s.Response.Headers, "content-length"))
 	require.Empty(t, s.Response.Trailers, "the failed answer's trailers are gone")
 }
+
+// TestRetry_RetriedBodyIsTheMappedBodyWhereverItSplits: the copy of the
+// body a retry sends is the body as it went upstream, model mapped,
+// whether the chunks cut the model's value (held and re-read) or not,
+// and in a body larger than one read (1 MiB) with the model at its end.
+func TestRetry_RetriedBodyIsTheMappedBodyWhereverItSplits(t *testing.T) {
+	pad := strings.Repeat("p", 70<<10)
+	huge := strings.Repeat("h", 1100<<10) // over one read of the body (1 MiB)
+	cuts := func(body string) [][]int {
+		var splits [][]int
+		for _, cut := range []int{1, 5, 12, strings.Index(body, `"gpt`) + 3, len(body) - 9, len(body) - 1} {
+			splits = append(splits, []int{cut})
+		}
+		return append(splits, nil, []int{3000, 3000, 3000})
+	}
+	var sixtyFour []int // Envoy's reads: no callback holds more than its buffer limit
+	for n := 0; n < len(huge); n += 64 << 10 {
+		sixtyFour = append(sixtyFour, 64<<10)
+	}
+	for _, tc := range []struct {
+		body   string
+		splits [][]int
+	}{
+		{`{"messages":[{"role":"user","content":"h\u00e9llo"}],"model":"gpt-4o","stream":false}`, nil},
+		{`{"model":"gpt-4o","messages":[{"role":"user","content":"` + pad + `"}]}`, nil},
+		{`{"messages":[{"role":"user","content":"` + pad + `"}],"model":"gpt-4o-mini"}`, nil},
+		{`{"messages":[{"role":"user","content":"` + huge + `"}],"model":"gpt-4o-mini"}`, [][]int{nil, sixtyFour}},
+	} {
+		body, splits := tc.body, tc.splits
+		if splits == nil {
+			splits = cuts(body)
+		}
+		want := strings.Replace(strings.Replace(body, `"gpt-4o"`, `"mapped"`, 1), `"gpt-4o-mini"`, `"mapped"`, 1)
+		for _, chunks := range splits {
+			p := newProvider(threeTokens...)
+			p.always(0, wasmhost.Status(500))
+			h := start(t, retryConfig(", maxBodyBytes: 2000000"), p, func(o *wasmhost.Options) { o.Workers = 1 })
+			var s *wasmhost.Stream
+			for i := 0; i < 3 && (s == nil || p.token(s.Upstream) != 0); i++ {
+				s = do(t, h.Workers()[0], chatRequest(body, chunks...))
+			}
+			require.Equal(t, 0, p.token(s.Upstream))
+			if got := string(s.Upstream.Body); got != want {
+				i := 0
+				for i < len(got) && i < len(want) && got[i] == want[i] {
+					i++
+				}
+				t.Fatalf("chunks %v: the first attempt differs at %d of %d/%d: got %q want %q", chunks, i, len(got), len(want),
+					got[max(0, i-20):min(len(got), i+40)], want[max(0, i-20):min(len(want), i+40)])
+			}
+			var retried *wasmhost.UpstreamRequest
+			for _, r := range p.requests {
+				if r.HTTPCall {
+					retried = r
+				}
+			}
+			require.NotNil(t, retried, "chunks %v", chunks)
+			require.Equal(t, want, string(retried.Body), "chunks %v: the retry", chunks)
+			require.Equal(t, 200, s.Response.Status)
+		}
+	}
+}

@@ -16,7 +16,10 @@ import (
 // current is the newest root that accepted its configuration, the only one
 // that probes and publishes gauges.
 type VM struct {
-	host    abi.Host
+	host abi.Host
+	// edit is reused for every body rewrite on this VM (one callback at a
+	// time), so mapping a model allocates nothing per request.
+	edit    []byte
 	ID      string
 	rnd     *rand.Rand
 	current *Root

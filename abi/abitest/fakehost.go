@@ -153,6 +153,11 @@ func (f *FakeHost) GetBuffer(b abi.BufferType, start, size int) ([]byte, error) 
 	return append([]byte(nil), data[start:min(start+size, len(data))]...), nil
 }
 
+// PeekBuffer implements abi.Host (natively a copy, like GetBuffer).
+func (f *FakeHost) PeekBuffer(b abi.BufferType, start, size int) ([]byte, error) {
+	return f.GetBuffer(b, start, size)
+}
+
 // SetBuffer implements abi.Host with Envoy's start/size rules.
 func (f *FakeHost) SetBuffer(b abi.BufferType, start, size int, data []byte) error {
 	buf := f.buffer(b)
@@ -160,10 +165,8 @@ func (f *FakeHost) SetBuffer(b abi.BufferType, start, size int, data []byte) err
 		return abi.ErrNotFound
 	}
 	switch cur := *buf; {
-	case start == 0 && size == 0:
-		*buf = append(append([]byte(nil), data...), cur...)
-	case start == 0 && size >= len(cur):
-		*buf = append([]byte(nil), data...)
+	case start == 0:
+		*buf = append(append([]byte(nil), data...), cur[min(size, len(cur)):]...)
 	case start >= len(cur):
 		*buf = append(cur, data...)
 	default:

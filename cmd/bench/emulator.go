@@ -79,49 +79,67 @@ func emulatorHotPath(w *strings.Builder) error {
 
 // emulatorBodyScaling writes the emulator's time per request and marginal
 // time per KiB (over the 1 KiB body with the model in the same place) for
-// every body size and model position, with the shipped configuration, and
+// every body size and model position, with the shipped configuration and
+// with the null module (the emulator's own cost of moving the body), and
 // the guest memory each size takes.
-func emulatorBodyScaling(w *strings.Builder, cfg string) error {
+func emulatorBodyScaling(w *strings.Builder, cfg, null string) error {
 	fmt.Fprintln(os.Stderr, "emulator body scaling...")
 	fmt.Fprintf(w, "**In the emulator** (wall time; `envoy.yaml`'s configuration, one worker VM, the body in one chunk). "+
-		"Per KiB is the time per request minus the 1 KiB request's (same model position), divided by the KiB added. "+
+		"Per KiB is the time per request minus the 1 KiB request's (same model position), divided by the KiB added; "+
+		"the null module's per KiB is the emulator's own cost of moving the body, so plugin − null is what the plugin adds per KiB, "+
+		"as e − a is in Envoy. "+
 		"Guest memory growth is the VM's linear memory after the runs minus before (Go's heap never returns memory to wasm, so this is the peak).\n\n")
-	fmt.Fprintf(w, "| body | model | time/request | µs per KiB | guest memory growth | growth / body |\n|---|---|---:|---:|---:|---:|\n")
-	base := map[bool]time.Duration{}
+	fmt.Fprintf(w, "| body | model | time/request | µs per KiB | null µs per KiB | plugin − null µs per KiB | guest memory growth | growth / body |\n"+
+		"|---|---|---:|---:|---:|---:|---:|---:|\n")
+	base, nullBase := map[bool]time.Duration{}, map[bool]time.Duration{}
 	for _, size := range bodySizes {
 		for _, o := range bodyOrders {
-			h, err := wasmhost.New(wasmhost.Options{Config: []byte(cfg), Workers: 1, SkipCanary: true,
-				Clusters: map[string]wasmhost.Cluster{"llm": okCluster}})
+			body := chatBody(size, o.first)
+			per, growth, err := emulatorBodyRun(cfg, "", body, size)
 			if err != nil {
 				return err
 			}
-			vm, body := h.Workers()[0], chatBody(size, o.first)
-			before := vm.MemoryBytes()
-			n := max(5, (4<<20)/size*4)
-			err = doRequests(vm, body, 1) // grows the heap, untimed
-			start := time.Now()
-			if err == nil {
-				err = doRequests(vm, body, n)
-			}
-			per := time.Since(start) / time.Duration(n)
+			nullPer, _, err := emulatorBodyRun(cfg, null, body, size)
 			if err != nil {
-				h.Close()
 				return err
 			}
-			growth := int64(vm.MemoryBytes()) - int64(before)
-			h.Close()
-			perKiB := "—"
+			perKiB, nullKiB, diff := "—", "—", "—"
 			if size == bodySizes[0] {
-				base[o.first] = per
+				base[o.first], nullBase[o.first] = per, nullPer
 			} else {
-				perKiB = fmt.Sprintf("%.3f", float64(per-base[o.first])/1e3/(float64(size-bodySizes[0])/1024))
+				kibs := float64(size-bodySizes[0]) / 1024
+				p, np := float64(per-base[o.first])/1e3/kibs, float64(nullPer-nullBase[o.first])/1e3/kibs
+				perKiB, nullKiB, diff = fmt.Sprintf("%.3f", p), fmt.Sprintf("%.3f", np), fmt.Sprintf("**%.3f**", p-np)
 			}
-			fmt.Fprintf(w, "| %s | %s | %.1f µs | %s | %.1f MiB | %.1fx |\n", kib(size), o.name, float64(per)/1e3,
-				perKiB, float64(growth)/(1<<20), float64(growth)/float64(size))
+			fmt.Fprintf(w, "| %s | %s | %.1f µs | %s | %s | %s | %.1f MiB | %.1fx |\n", kib(size), o.name, float64(per)/1e3,
+				perKiB, nullKiB, diff, float64(growth)/(1<<20), float64(growth)/float64(size))
 		}
 	}
 	fmt.Fprintln(w)
 	return nil
+}
+
+// emulatorBodyRun times requests with body through one fresh worker VM of
+// the plugin (wasmPath "") or another module, and returns the time per
+// request and the VM's memory growth.
+func emulatorBodyRun(cfg, wasmPath string, body []byte, size int) (time.Duration, int64, error) {
+	h, err := wasmhost.New(wasmhost.Options{Config: []byte(cfg), Workers: 1, SkipCanary: true, WasmPath: wasmPath,
+		Clusters: map[string]wasmhost.Cluster{"llm": okCluster}})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer h.Close()
+	vm := h.Workers()[0]
+	before := vm.MemoryBytes()
+	n := max(5, (4<<20)/size*4)
+	if err := doRequests(vm, body, 1); err != nil { // grows the heap, untimed
+		return 0, 0, err
+	}
+	start := time.Now()
+	if err := doRequests(vm, body, n); err != nil {
+		return 0, 0, err
+	}
+	return time.Since(start) / time.Duration(n), int64(vm.MemoryBytes()) - int64(before), nil
 }
 
 // doRequests sends n requests with body through vm.

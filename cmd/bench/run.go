@@ -89,7 +89,7 @@ func run(w *strings.Builder, s settings) (warnings []string, err error) {
 	}
 	if s.sections["body"] {
 		section("Body size scaling")
-		if err := emulatorBodyScaling(w, shippedVariant(all).config); err != nil {
+		if err := emulatorBodyScaling(w, shippedVariant(all).config, null); err != nil {
 			return nil, err
 		}
 		if a, e := byLetter["a"], byLetter["e"]; e != nil {
