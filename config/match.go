@@ -43,21 +43,27 @@ type Rule struct {
 	Block *ProviderBlock
 }
 
-// Matches tells whether a request matches the rule. authority is the
-// request's :authority; route and cluster return the properties
-// xds.route_name and xds.cluster_name, and are called only when the rule
-// needs them.
-func (ru *Rule) Matches(authority string, route, cluster func() string) bool {
-	if len(ru.Routes) > 0 && !contains(ru.Routes, route()) {
+// Route is what a rule matches a request by besides its :authority: the
+// properties xds.route_name and xds.cluster_name, asked for only when a
+// rule needs them (each read is a hostcall).
+type Route interface {
+	RouteName() string
+	ClusterName() string
+}
+
+// Matches tells whether a request to authority (its :authority) on route
+// matches the rule.
+func (ru *Rule) Matches(authority string, route Route) bool {
+	if len(ru.Routes) > 0 && !contains(ru.Routes, route.RouteName()) {
 		return false
 	}
-	if len(ru.Services) > 0 && !ServiceMatch(ru.Services, cluster()) {
+	if len(ru.Services) > 0 && !ServiceMatch(ru.Services, route.ClusterName()) {
 		return false
 	}
 	if len(ru.Domains) > 0 && !DomainMatch(ru.Domains, StripPort(authority)) {
 		return false
 	}
-	if len(ru.RoutePrefixes) > 0 && !prefixMatch(ru.RoutePrefixes, route()) {
+	if len(ru.RoutePrefixes) > 0 && !prefixMatch(ru.RoutePrefixes, route.RouteName()) {
 		return false
 	}
 	return len(ru.Routes)+len(ru.Services)+len(ru.Domains)+len(ru.RoutePrefixes) > 0

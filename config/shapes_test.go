@@ -137,6 +137,15 @@ func TestParse_RuleCategories(t *testing.T) {
 	}
 }
 
+// countingRoute is a Route that counts the property reads.
+type countingRoute struct {
+	route, cluster string
+	calls          int
+}
+
+func (r *countingRoute) RouteName() string   { r.calls++; return r.route }
+func (r *countingRoute) ClusterName() string { r.calls++; return r.cluster }
+
 // TestRule_Matches pins each category's semantics (see Rule).
 func TestRule_Matches(t *testing.T) {
 	const cluster = "outbound|443||llm-a.internal.dns"
@@ -167,12 +176,10 @@ func TestRule_Matches(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			calls := 0
-			route := func() string { calls++; return tc.route }
-			clusterName := func() string { calls++; return tc.cluster }
-			require.Equal(t, tc.want, tc.rule.Matches(tc.authority, route, clusterName))
+			r := &countingRoute{route: tc.route, cluster: tc.cluster}
+			require.Equal(t, tc.want, tc.rule.Matches(tc.authority, r))
 			if len(tc.rule.Routes)+len(tc.rule.RoutePrefixes)+len(tc.rule.Services) == 0 {
-				require.Zero(t, calls, "a domain rule reads no property")
+				require.Zero(t, r.calls, "a domain rule reads no property")
 			}
 		})
 	}

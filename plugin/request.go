@@ -28,7 +28,10 @@ type stream struct {
 	// first needed (a retry's answer arrives on the root context, where
 	// the property is empty).
 	cluster string
-	body    *bodyMapper // non-nil while the body's model is being mapped
+	// route is xds.route_name once a rule asked for it (routeRead).
+	route     string
+	routeRead bool
+	body      *bodyMapper // non-nil while the body's model is being mapped
 	// requestDone is set once the whole request (body and trailers) went by.
 	requestDone bool
 	ownReply    bool
@@ -79,10 +82,7 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 	if r.cfg.Upstream && s.upstreamAttempt(headers) {
 		return abi.ActionContinue // the plugin's own probe keeps its token
 	}
-	b := r.match(func() string {
-		v, _ := host.GetProperty("xds", "route_name")
-		return string(v)
-	}, s.routeCluster, head.Authority)
+	b := r.match(head.Authority, s)
 	if b == nil {
 		return abi.ActionContinue
 	}

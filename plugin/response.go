@@ -141,6 +141,18 @@ func headerLookup(pairs []abi.HeaderPair) func(string) string {
 	}
 }
 
+// RouteName implements config.Route: xds.route_name, read once.
+func (s *stream) RouteName() string {
+	if !s.routeRead {
+		v, _ := s.root.host.GetProperty("xds", "route_name")
+		s.route, s.routeRead = string(v), true
+	}
+	return s.route
+}
+
+// ClusterName implements config.Route.
+func (s *stream) ClusterName() string { return s.routeCluster() }
+
 // routeCluster returns the route's cluster, reading it once in the stream's
 // context.
 func (s *stream) routeCluster() string {

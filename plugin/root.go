@@ -149,22 +149,11 @@ func (r *Root) addBlock(cfg *config.ProviderBlock) *block {
 
 // match finds the block serving a request: the first rule that matches
 // (its block, nil for a pass-through rule), else the global block (nil:
-// pass through). route and cluster read the request's properties, each at
-// most once and only when a rule needs it.
-func (r *Root) match(route, cluster func() string, authority string) *block {
-	var routeName, clusterName *string
-	once := func(get func() string, v **string) func() string {
-		return func() string {
-			if *v == nil {
-				s := get()
-				*v = &s
-			}
-			return **v
-		}
-	}
-	routeOnce, clusterOnce := once(route, &routeName), once(cluster, &clusterName)
+// pass through). route reads the request's properties, each at most once
+// and only when a rule needs it.
+func (r *Root) match(authority string, route config.Route) *block {
 	for _, ru := range r.rules {
-		if ru.cfg.Matches(authority, routeOnce, clusterOnce) {
+		if ru.cfg.Matches(authority, route) {
 			return ru.block
 		}
 	}
