@@ -20,11 +20,12 @@ func SetVMContext(vm VMContext) {
 //go:wasmexport proxy_abi_version_0_2_1
 func proxyABIVersion021() {}
 
-// scratch is the memory PeekBuffer reads into, grown to the largest read;
-// scratchArmed makes the next allocation request use it.
+// bodyScratch is the memory PeekBuffer reads into and headerScratch the
+// memory header reads are copied out of, each grown to its largest read;
+// armed makes the next allocation request use one of them.
 var (
-	scratch      []byte
-	scratchArmed bool
+	bodyScratch, headerScratch []byte
+	armed                      *[]byte
 )
 
 //go:wasmexport proxy_on_memory_allocate
@@ -33,12 +34,12 @@ func proxyOnMemoryAllocate(size uint32) uint32 {
 	if size == 0 {
 		size = 1
 	}
-	if scratchArmed {
-		scratchArmed = false
-		if uint32(cap(scratch)) < size {
-			scratch = make([]byte, size)
+	if scratch := armed; scratch != nil {
+		armed = nil
+		if uint32(cap(*scratch)) < size {
+			*scratch = make([]byte, size)
 		}
-		return uint32(uintptr(unsafe.Pointer(&scratch[0])))
+		return uint32(uintptr(unsafe.Pointer(&(*scratch)[:1][0])))
 	}
 	buf := make([]byte, size)
 	lastAllocation = buf

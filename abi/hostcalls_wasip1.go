@@ -141,7 +141,10 @@ func (WasmHost) GetHeaders(m MapType) ([]HeaderPair, error) {
 	var ret *byte
 	var n int32
 	statsHostcall(hcGetHeaderMapPairs, 0)
-	if err := Status(proxyGetHeaderMapPairs(uint32(m), unsafe.Pointer(&ret), &n)).Err(); err != nil {
+	armed = &headerScratch // DecodeHeaderMap copies what it keeps
+	err := Status(proxyGetHeaderMapPairs(uint32(m), unsafe.Pointer(&ret), &n)).Err()
+	armed = nil
+	if err != nil {
 		return nil, err
 	}
 	return DecodeHeaderMap(owned(ret, n))
@@ -153,7 +156,10 @@ func (WasmHost) GetHeader(m MapType, key string) (string, error) {
 	var ret *byte
 	var n int32
 	statsHostcall(hcGetHeaderMapValue, kn)
-	if err := Status(proxyGetHeaderMapValue(uint32(m), kp, kn, unsafe.Pointer(&ret), &n)).Err(); err != nil {
+	armed = &headerScratch // copied into the string
+	err := Status(proxyGetHeaderMapValue(uint32(m), kp, kn, unsafe.Pointer(&ret), &n)).Err()
+	armed = nil
+	if err != nil {
 		return "", err
 	}
 	return string(owned(ret, n)), nil
@@ -206,9 +212,9 @@ func (WasmHost) PeekBuffer(b BufferType, start, size int) ([]byte, error) {
 	var ret *byte
 	var n int32
 	statsHostcall(hcGetBufferBytes, 0)
-	scratchArmed = true
+	armed = &bodyScratch
 	err := Status(proxyGetBufferBytes(uint32(b), int32(start), int32(size), unsafe.Pointer(&ret), &n)).Err()
-	scratchArmed = false
+	armed = nil
 	if err != nil {
 		return nil, err
 	}

@@ -56,6 +56,14 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 	}
 	s.requestDone = endOfStream
 	host := r.host
+	if r.global == nil && !r.cfg.Upstream {
+		// Only rules serve requests: match on :authority alone first, so a
+		// request no rule serves costs one header read and no decoding.
+		authority, _ := host.GetHeader(abi.MapRequestHeaders, ":authority")
+		if r.match(authority, s) == nil {
+			return abi.ActionContinue
+		}
+	}
 	headers, err := host.GetHeaders(abi.MapRequestHeaders)
 	if err != nil {
 		return abi.ActionContinue

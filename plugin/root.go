@@ -7,6 +7,7 @@ import (
 
 	"github.com/token-failover/token-failover/abi"
 	"github.com/token-failover/token-failover/config"
+	"github.com/token-failover/token-failover/failover"
 )
 
 // Tick and lease timing.
@@ -30,7 +31,7 @@ type Root struct {
 	// and the new root live in the same VM, and each must know whether it
 	// (not merely its VM) holds the lease.
 	leaseID string
-	store   sharedData
+	store   failover.Store
 	cfg     *config.Config
 	global  *block
 	rules   []rule

@@ -110,7 +110,21 @@ func (c *compat) route(p string) string {
 	if !c.apis.has(a) {
 		return p
 	}
+	if query != "?" && c.alreadyAt(only, a, rel) {
+		return p
+	}
 	return withQuery(c.pathFor(a, rel), query)
+}
+
+// alreadyAt tells, without building it, whether the client's path (less
+// its query) is already pathFor(a, rel): the common case, kept free of
+// allocations on the hot path.
+func (c *compat) alreadyAt(only string, a api, rel string) bool {
+	if _, ok := c.paths[a]; ok {
+		return false
+	}
+	return len(only) == len(c.base)+len(rel) && strings.HasPrefix(only, "/") && strings.HasPrefix(rel, "/") &&
+		strings.HasPrefix(only, c.base) && strings.HasSuffix(only, rel) && path.Clean(only) == only
 }
 
 // pathFor is where API a (rel: its path after "/v1") lives.

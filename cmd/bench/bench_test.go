@@ -46,7 +46,7 @@ func TestVariants_ConfigsParse(t *testing.T) {
 	for _, v := range vs {
 		letters += v.letter
 	}
-	require.Equal(t, "abcdefg", letters)
+	require.Equal(t, "abcdefghi", letters)
 	by := map[string]*config.Config{}
 	for _, v := range vs[3:] {
 		c, err := config.Parse([]byte(v.config))

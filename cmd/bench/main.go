@@ -45,7 +45,7 @@ const allSections = "cpu,body,emulator,memory,saturation"
 
 // selected tells whether variant letter is to run (bare Envoy always is).
 func (s settings) selected(letter string) bool {
-	return s.only == nil || s.only[letter] || letter == "a"
+	return s.only[letter] || letter == "a" || (s.only == nil && letter <= "g")
 }
 
 func main() {
@@ -55,7 +55,7 @@ func main() {
 	flag.Float64Var(&s.rate, "rate", 500, "requests per second of the paced load (never exceeded)")
 	flag.IntVar(&s.conns, "conns", 8, "keep-alive connections of the paced load")
 	flag.DurationVar(&s.settle, "settle", 100*time.Millisecond, "pause before each CPU reading")
-	only := flag.String("only", "", "comma-separated variant letters a-g to run (a, bare Envoy, always runs); empty: all")
+	only := flag.String("only", "", "comma-separated variant letters a-i to run (a, bare Envoy, always runs); empty: a-g (h, i are ablations of e)")
 	sections := flag.String("sections", allSections, "comma-separated parts of the report to produce")
 	flag.IntVar(&s.bodyRounds, "body-rounds", 3, "rounds of the Envoy body-scaling measurement")
 	flag.IntVar(&s.satRounds, "sat-rounds", 3, "interleaved rounds of the saturation runs")

@@ -28,8 +28,18 @@ type variant struct {
 // request through untouched.
 const passThroughConfig = `_rules_: [{_match_domain_: [no-such-host.invalid], provider: {type: openai, apiTokens: [x]}}]`
 
-// variants returns the seven set-ups, a to g, given the plugin and the
-// null module.
+// Ablations of envoy.yaml's configuration (variants h and i): the same
+// tokens without the model mapping (no body is read) and without failover
+// (no shared data is read or written).
+const (
+	noMappingConfig = `provider: {type: openai, id: demo, apiTokens: [sk-demo-token-alpha, sk-demo-token-bravo, sk-demo-token-charlie],
+  failover: {enabled: true, failureThreshold: 3, successThreshold: 1, healthCheckInterval: 1000, healthCheckTimeout: 2000}}`
+	noFailoverConfig = `provider: {type: openai, id: demo, apiTokens: [sk-demo-token-alpha, sk-demo-token-bravo, sk-demo-token-charlie],
+  modelMapping: {"gpt-4*": gpt-4o-mini, "*": gpt-4o-mini}}`
+)
+
+// variants returns the set-ups a to g, given the plugin and the null
+// module, and the ablations h and i, which run only when named in -only.
 func variants(plugin, null string) ([]*variant, error) {
 	shipped, err := shippedConfig()
 	if err != nil {
@@ -51,6 +61,8 @@ func variants(plugin, null string) ([]*variant, error) {
 		{letter: "e", name: "token-failover, envoy.yaml", filter: "wasm", wasm: plugin, config: shipped},
 		{letter: "f", name: "e + retryOnFailure", filter: "wasm", wasm: plugin, config: retry},
 		{letter: "g", name: "e + sticky tokens", filter: "wasm", wasm: plugin, config: sticky},
+		{letter: "h", name: "e without modelMapping", filter: "wasm", wasm: plugin, config: noMappingConfig},
+		{letter: "i", name: "e without failover", filter: "wasm", wasm: plugin, config: noFailoverConfig},
 	}, nil
 }
 
