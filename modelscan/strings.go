@@ -34,7 +34,6 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-
 const (
 	ones  = 0x0101010101010101
 	highs = 0x8080808080808080

@@ -70,8 +70,8 @@ func main() {
 	if *only != "" {
 		s.only = set(*only)
 		for letter := range s.only {
-			if len(letter) != 1 || letter < "a" || letter > "g" {
-				fail(fmt.Errorf("-only: unknown variant %q (have a-g)", letter))
+			if len(letter) != 1 || letter < "a" || letter > "i" {
+				fail(fmt.Errorf("-only: unknown variant %q (have a-i)", letter))
 			}
 		}
 	}
