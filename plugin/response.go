@@ -121,7 +121,11 @@ func (s *stream) judge() {
 	s.resp.judged = true
 	resp := failover.Response{Status: s.resp.status, CodeDetails: s.resp.details, Body: s.resp.body,
 		Dialect: s.block.cfg.Provider.Type(), Header: headerLookup(s.resp.headers)}
-	o := failover.Classify(resp, s.block.cfg.Failover.Patterns, s.root.host.WallMs())
+	var wall int64 // only a retry-after date needs the wall clock: a hostcall
+	if s.resp.status < 200 || s.resp.status >= 300 || s.resp.details != "" {
+		wall = s.root.host.WallMs()
+	}
+	o := failover.Classify(resp, s.block.cfg.Failover.Patterns, wall)
 	s.record(s.token, o)
 	s.resp.headers, s.resp.body = nil, nil
 }
