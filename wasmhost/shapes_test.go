@@ -154,8 +154,8 @@ func TestBuffering_PauseHandsTheWholeBufferAndOverflowIs413(t *testing.T) {
 	require.Equal(t, "request_payload_too_large", s.Response.Details)
 }
 
-// TestReload_OldAndNewRootCoexist: a reload configures a new root context in
-// the same VM while the old one still has a stream in flight and ticks; new
+// TestReload_OldAndNewRootCoexist: a reload starts (proxy_on_vm_start
+// again) and configures a new root context in the same VM while the old one still has a stream in flight and ticks; new
 // streams go to the new root; the old root gets on_done and on_delete only
 // once its last stream ends.
 func TestReload_OldAndNewRootCoexist(t *testing.T) {
@@ -169,7 +169,8 @@ func TestReload_OldAndNewRootCoexist(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, ok)
 	})
-	require.Equal(t, []string{"context_create", "configure"}, got, "the old root is not torn down yet")
+	require.Equal(t, []string{"context_create", "vm_start", "configure"}, got,
+		"the new root gets vm_start again, as in Envoy; the old root is not torn down yet")
 	require.Equal(t, []uint32{old, w.rootID}, w.Roots(), "both roots live in the VM")
 	got = traced(t, h, func() { require.NoError(t, h.Advance(1100*time.Millisecond)) })
 	require.Equal(t, []string{"tick", "tick"}, got, "both roots' timers fire")

@@ -152,10 +152,10 @@ func (vm *VM) newRoot() (bool, error) {
 	if _, err := vm.call(root, "proxy_on_context_create", uint64(root), 0); err != nil {
 		return false, err
 	}
-	if old == 0 {
-		if _, err := vm.call(root, "proxy_on_vm_start", uint64(root), 0); err != nil {
-			return false, err
-		}
+	// Envoy runs proxy_on_vm_start again for every new root context of a
+	// running VM (cpp-host ContextBase::onStart; docs/envoy-details.md).
+	if _, err := vm.call(root, "proxy_on_vm_start", uint64(root), 0); err != nil {
+		return false, err
 	}
 	res, err := vm.call(root, "proxy_on_configure", uint64(root), uint64(len(vm.h.config)))
 	if err != nil {
