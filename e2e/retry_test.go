@@ -30,8 +30,18 @@ func TestEnvoy_RetryHidesAFailingToken(t *testing.T) {
 
 	// Sequentially, one keep-alive connection: the client gets the retried
 	// answer whole, and a retried request costs one more upstream round trip.
+	direct, retried := retryLatency(t, e)
+	t.Logf("Envoy latency: direct p50 %v (%d requests), with one retry p50 %v (%d requests), extra %v",
+		p50(direct), len(direct), p50(retried), len(retried), p50(retried)-p50(direct))
+}
+
+// retryLatency sends 200 chat requests one after another on one keep-alive
+// connection and returns the latencies of those answered directly and of
+// those retried once (two upstream records); each answer must be a whole
+// 200 chat completion, and both kinds must occur.
+func retryLatency(t *testing.T, e *env) (direct, retried []time.Duration) {
+	t.Helper()
 	c := &http.Client{Timeout: 10 * time.Second}
-	var direct, retried []time.Duration
 	for i := 0; i < 200; i++ {
 		before := len(e.mock.Records())
 		req, _ := http.NewRequest("POST", "http://"+e.envoy.Listen+"/v1/chat/completions",
@@ -54,8 +64,7 @@ func TestEnvoy_RetryHidesAFailingToken(t *testing.T) {
 	}
 	require.NotEmpty(t, retried)
 	require.NotEmpty(t, direct)
-	t.Logf("Envoy latency: direct p50 %v (%d requests), with one retry p50 %v (%d requests), extra %v",
-		p50(direct), len(direct), p50(retried), len(retried), p50(retried)-p50(direct))
+	return direct, retried
 }
 
 func p50(d []time.Duration) time.Duration {

@@ -255,29 +255,7 @@ func TestEnvoyUpstream_ProbesKeepTheirTokenAndHeadersCannotBeForged(t *testing.T
 func TestEnvoyUpstream_OneRetryLatency(t *testing.T) {
 	e := setupUpstream(t, strings.Replace(upstreamConfig(""), "failureThreshold: 3", "failureThreshold: 1000", 1))
 	e.mock.Set(tokens[1], mockllm.Behaviour{Status: 500})
-	c := &http.Client{Timeout: 10 * time.Second}
-	var direct, retried []time.Duration
-	for i := 0; i < 200; i++ {
-		before := len(e.mock.Records())
-		req, _ := http.NewRequest("POST", "http://"+e.envoy.Listen+"/v1/chat/completions",
-			strings.NewReader(`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`))
-		req.Header.Set("Content-Type", "application/json")
-		t0 := time.Now()
-		resp, err := c.Do(req)
-		require.NoError(t, err)
-		_, err = io.ReadAll(resp.Body)
-		resp.Body.Close()
-		took := time.Since(t0)
-		require.NoError(t, err)
-		require.Equal(t, 200, resp.StatusCode)
-		if len(e.mock.Records())-before == 2 {
-			retried = append(retried, took)
-		} else {
-			direct = append(direct, took)
-		}
-	}
-	require.NotEmpty(t, retried)
-	require.NotEmpty(t, direct)
+	direct, retried := retryLatency(t, e)
 	t.Logf("Envoy latency, upstream mode: direct p50 %v (%d requests), with one router retry p50 %v (%d requests), extra %v",
 		p50(direct), len(direct), p50(retried), len(retried), p50(retried)-p50(direct))
 }
