@@ -21,8 +21,14 @@ const maxErrorDepth = 16
 type errorBody struct {
 	// fields holds error.code, error.type, error.status, top-level code and
 	// type, and Anthropic's error.details.error_code, whichever are present.
-	fields  []string
+	fields []string
+	// message is the error's message, clipped; it may quote the client's
+	// own input, so it never raises a charge (see accountSentence).
 	message string
+	// accountSentence: the whole message, in a body that parsed completely,
+	// is one of the fixed sentences a provider sends without a code for an
+	// account that cannot be used (accountSentences).
+	accountSentence bool
 	// reasons are Google's ErrorInfo reasons (error.details[].reason).
 	reasons []string
 	// retryDelayMs is Google's RetryInfo.retryDelay, or a "Please retry in
@@ -78,6 +84,9 @@ func readErrorBody(body []byte) errorBody {
 			e.message = errObj.Str
 		}
 	}
+	// Judged before clipping, and only on a body that parsed whole: a cut
+	// message could otherwise end exactly where a sentence does.
+	e.accountSentence = gjson.ValidBytes(body) && isAccountSentence(e.message)
 	e.message = clip(e.message, 512)
 	if !e.hasRetryDelay {
 		e.retryDelayMs, e.hasRetryDelay = messageRetryDelay(e.message)
@@ -86,23 +95,25 @@ func readErrorBody(body []byte) errorBody {
 }
 
 // messageRetryDelay reads "Please retry in 1.68s." (Gemini) or "Please try
-// again in 9.816s." (OpenAI, Groq) from an error message.
+// again in 9.816s." (OpenAI, Groq) from an error message. The last marker
+// wins: the provider writes it after anything quoted from the request (a
+// model name), so text a client got quoted cannot set the delay.
 func messageRetryDelay(msg string) (int64, bool) {
-	for _, marker := range [...]string{"retry in ", "try again in "} {
-		i := strings.Index(msg, marker)
-		if i < 0 {
-			continue
-		}
-		rest := msg[i+len(marker):]
-		end := 0
-		for end < len(rest) && (rest[end] >= '0' && rest[end] <= '9' || rest[end] == '.' || rest[end] == 'm' || rest[end] == 's' || rest[end] == 'h') {
-			end++
-		}
-		if ms, ok := resetMs(strings.TrimRight(rest[:end], "."), 0); ok {
-			return ms, true
+	at, marker := -1, ""
+	for _, m := range [...]string{"retry in ", "try again in "} {
+		if i := strings.LastIndex(msg, m); i > at {
+			at, marker = i, m
 		}
 	}
-	return 0, false
+	if at < 0 {
+		return 0, false
+	}
+	rest := msg[at+len(marker):]
+	end := 0
+	for end < len(rest) && (rest[end] >= '0' && rest[end] <= '9' || rest[end] == '.' || rest[end] == 'm' || rest[end] == 's' || rest[end] == 'h') {
+		end++
+	}
+	return resetMs(strings.TrimRight(rest[:end], "."), 0)
 }
 
 // shallow reports whether JSON-ish bytes nest no deeper than max, counting
@@ -157,16 +168,6 @@ func (e errorBody) is(values ...string) bool {
 	return false
 }
 
-func (e errorBody) says(phrases ...string) bool {
-	m := strings.ToLower(e.message)
-	for _, p := range phrases {
-		if strings.Contains(m, p) {
-			return true
-		}
-	}
-	return false
-}
-
 // zhipu returns Zhipu's numeric business code (0 when none).
 func (e errorBody) zhipu() int {
 	for _, f := range e.fields {
@@ -178,17 +179,19 @@ func (e errorBody) zhipu() int {
 }
 
 // keyInvalid: the provider says the key itself is wrong, revoked or leaked.
+// Only codes the provider sets count, never words in the message: a 400's
+// message quotes the client's own field names and values.
 func (e errorBody) keyInvalid() bool {
 	z := e.zhipu()
 	return e.is("invalid_api_key", "API_KEY_INVALID", "authentication_error", "InvalidApiKey",
-		"invalid_authentication_error", "incorrect_api_key_error") ||
-		e.says("api key not valid", "reported as leaked") || (z >= 1000 && z <= 1005)
+		"invalid_authentication_error", "incorrect_api_key_error") || (z >= 1000 && z <= 1005)
 }
 
 // accountBlocked: the account behind the key is out of credit, over a spend
 // limit or disabled; only a probe can tell when it works again. dialect is
 // the provider type: DashScope's "insufficient_quota" is its per-minute
-// token limit, not billing.
+// token limit, not billing. Codes the provider sets count, and Anthropic's
+// few code-less sentences count only as whole messages (accountSentences).
 func (e errorBody) accountBlocked(dialect string) bool {
 	if dialect != "qwen" && e.is("insufficient_quota") {
 		return true
@@ -196,10 +199,44 @@ func (e errorBody) accountBlocked(dialect string) bool {
 	z := e.zhipu()
 	return e.is("credit_balance_exhausted", "organization_spend_limit_exceeded", "project_spend_limit_exceeded",
 		"organization_usage_limit_exceeded", "account_deactivated", "billing_hard_limit_reached", "billing_error",
-		"Arrearage", "exceeded_current_quota_error", "enforced_spend_limit_reached") ||
-		e.says("credit balance is too low", "organization has been disabled", "organization has been restricted",
-			"reached your specified api usage limits", "reached your specified workspace api usage limits") ||
+		"Arrearage", "exceeded_current_quota_error", "enforced_spend_limit_reached", "contract_spend_limit_reached") ||
+		e.accountSentence ||
 		z == 1113 || (z >= 1110 && z <= 1112) || z == 1121 || (z >= 1308 && z <= 1321 && z != 1312)
+}
+
+// accountSentences are Anthropic's answers, with no code beyond
+// invalid_request_error, for an account that cannot be used: out of credit,
+// disabled, over the spend limit its owner set. Each is recognised only as
+// the whole message (trimmed), never as a part of one, so a client that gets
+// its own text quoted in a message cannot produce one. In the last two, the
+// date is read with every ASCII digit as 0; nothing but digits may vary.
+var accountSentences = [...]string{
+	"Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.",
+	"This organization has been disabled.",
+	"You have reached your specified API usage limits. You will regain access on 0000-00-00 at 00:00 UTC.",
+	"You have reached your specified workspace API usage limits. You will regain access on 0000-00-00 at 00:00 UTC.",
+}
+
+// isAccountSentence reports whether msg, trimmed, is one of accountSentences.
+func isAccountSentence(msg string) bool {
+	msg = strings.TrimSpace(msg)
+	for _, s := range accountSentences {
+		if len(msg) == len(s) && digitsAsZero(msg) == s {
+			return true
+		}
+	}
+	return false
+}
+
+// digitsAsZero returns s with every ASCII digit replaced by '0'.
+func digitsAsZero(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= '0' && c <= '9' {
+			b[i] = '0'
+		}
+	}
+	return string(b)
 }
 
 // overloaded: the provider as a whole is overloaded (a 429 that is not

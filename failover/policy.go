@@ -182,7 +182,10 @@ func Classify(r Response, patterns StatusPatterns, wallNowMs int64) Outcome {
 	o := Outcome{Why: why, Account: account(r)}
 	// The body can say the key or its account is the problem even where the
 	// status alone would not count (Gemini: 400 API_KEY_INVALID; Anthropic,
-	// DashScope: a 400 for an account out of credit).
+	// DashScope: a 400 for an account out of credit). Only what the provider
+	// sets says so (codes, types, reasons, and Anthropic's code-less sentences
+	// as whole messages), never words inside a message, which a 400 fills with
+	// the client's own input (docs/outcomes.md).
 	bodyCounts := patterns.Failing(r.Status) || (patterns == nil && r.Status == 400)
 	switch {
 	case bodyCounts && e.keyInvalid():

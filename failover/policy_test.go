@@ -137,7 +137,8 @@ func TestClassify_ErrorBodiesSayWhoseFault(t *testing.T) {
 		retryMs int64
 	}{
 		{"anthropic credit too low arrives as 400", 400, "claude",
-			`{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}`, ClassQuota, 0},
+			`{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API. ` +
+				`Please go to Plans & Billing to upgrade or purchase credits."},"request_id":"req_011CZ47RMLnx1JoJXRrzzSde"}`, ClassQuota, 0},
 		{"anthropic monthly spend cap", 429, "claude",
 			`{"type":"error","error":{"type":"rate_limit_error","message":"spend cap","details":{"error_code":"enforced_spend_limit_reached"}}}`, ClassQuota, 0},
 		{"anthropic model access is the request's", 403, "claude",

@@ -82,8 +82,9 @@ func exhaustedReset(r Response, wallNowMs int64) (int64, bool) {
 }
 
 // resetMs parses one reset value: a Go-style duration ("6m0s", "20ms",
-// OpenAI's form), an RFC 3339 time (Anthropic), plain seconds, or a unix
-// epoch in seconds.
+// OpenAI's form), an RFC 3339 time (Anthropic), plain seconds, a unix epoch
+// in seconds (above 1e9, from 2001 on) or in milliseconds (from 1e12 on:
+// 13 digits; as seconds that would be the year 33658).
 func resetMs(v string, wallNowMs int64) (int64, bool) {
 	if v == "" {
 		return 0, false
@@ -99,8 +100,13 @@ func resetMs(v string, wallNowMs int64) (int64, bool) {
 	}
 	if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 {
 		if f > 1e9 { // an epoch, not a delay
-			if ms := int64(f*1000) - wallNowMs; ms > 0 {
-				return clampCooldown(ms), true
+			atMs := f * 1000
+			if f >= 1e12 {
+				atMs = f
+			}
+			// In float, capped before converting: "1e300" must not overflow.
+			if ms := atMs - float64(wallNowMs); ms > 0 {
+				return clampCooldown(int64(min(ms, MaxCooldownMs))), true
 			}
 			return 0, false
 		}
