@@ -7,9 +7,17 @@
 // body says "stream": true), /embeddings, /models, Anthropic's /v1/messages
 // and Gemini's /v1beta/models/{model}:generateContent. Plan decides each
 // answer, so the emulator's fake cluster can answer exactly as it does.
+//
+// Start serves plain HTTP (HTTP/1.1 and h2c). StartTLS serves TLS as a real
+// provider does (api.openai.com:443), with a certificate from a CA made at
+// start (CACertPEM, WriteCACert) and HTTP/1.1 or HTTP/2 by ALPN;
+// StartStrictTLS also answers 421 to a request whose SNI or Host is not
+// one of its names. Every record carries the SNI and Host it arrived with.
 package mockllm
 
 import (
+	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -35,15 +43,24 @@ type Record struct {
 	Body    []byte
 	Header  http.Header
 	Trailer http.Header
+	// SNI is the TLS server name the client sent: empty over plain HTTP
+	// (Start) and when the client sent none (Go and Envoy send none for an
+	// IP address). Example: "api.openai.com".
+	SNI string
+	// Host is the request's Host header (:authority in HTTP/2) as received,
+	// port included if the client sent one. Example: "api.openai.com".
+	Host string
 }
 
 // Server is the mock provider.
 type Server struct {
-	mu       sync.Mutex
-	behave   map[string]Behaviour
-	records  []Record
-	listener net.Listener
-	srv      *http.Server
+	mu         sync.Mutex
+	behave     map[string]Behaviour
+	records    []Record
+	listener   net.Listener
+	srv        *http.Server
+	tlsServers []*http.Server // one per StartTLS or StartStrictTLS
+	ca         *authority     // made by the first StartTLS or StartStrictTLS
 }
 
 // New returns a server with every token healthy.
@@ -71,8 +88,17 @@ func (s *Server) Start(addr string) (string, error) {
 	return l.Addr().String(), nil
 }
 
-// Close stops the server.
-func (s *Server) Close() error { return s.srv.Close() }
+// Close stops the server and its TLS listeners.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	servers := append([]*http.Server{s.srv}, s.tlsServers...)
+	s.mu.Unlock()
+	var errs []error
+	for _, srv := range servers {
+		errs = append(errs, srv.Close())
+	}
+	return errors.Join(errs...)
+}
 
 // Set scripts the behaviour of a token.
 func (s *Server) Set(token string, b Behaviour) {
@@ -116,7 +142,11 @@ func tokenOf(r *http.Request) string {
 // ServeHTTP implements http.Handler: it plans the answer from the token's
 // behaviour and carries it out over the wire (early, chunked, with
 // trailers, reset before or during the answer).
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(w, r, nil) }
+
+// serve is ServeHTTP for a listener that serves only names (nil: any
+// name): a request for another name is answered 421 (misdirected).
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, names []string) {
 	token := tokenOf(r)
 	s.mu.Lock()
 	b := s.behave[token]
@@ -144,9 +174,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a = Answer{Status: status, Headers: [][2]string{{"content-type", "application/json"}},
 			Body: []byte(`{"error":{"message":"no token","type":"mock_error"}}`)}
 	}
+	if why := misdirected(r, names); why != "" { // the edge answers before the scripted behaviour
+		status = http.StatusMisdirectedRequest
+		msg, _ := json.Marshal(why)
+		a = Answer{Status: status, Headers: [][2]string{{"content-type", "application/json"}},
+			Body: []byte(`{"error":{"message":` + string(msg) + `,"type":"mock_misdirected"}}`)}
+	}
+	sni := ""
+	if r.TLS != nil {
+		sni = r.TLS.ServerName
+	}
 	s.mu.Lock()
 	s.records = append(s.records, Record{Time: time.Now(), Token: token, Model: model, Method: r.Method,
-		Path: r.URL.Path, Status: status, Probe: isProbe, Body: body, Header: r.Header.Clone(), Trailer: r.Trailer.Clone()})
+		Path: r.URL.Path, Status: status, Probe: isProbe, Body: body, Header: r.Header.Clone(), Trailer: r.Trailer.Clone(),
+		SNI: sni, Host: r.Host})
 	s.mu.Unlock()
 	if a.Delay > 0 { // recorded on arrival: a request that then times out was still received
 		time.Sleep(a.Delay)

@@ -52,4 +52,8 @@ func TestServer_ScriptsTokensAndRecords(t *testing.T) {
 	require.Equal(t, 2, s.Count("good", false, since))
 	require.Equal(t, 1, s.Count("good", true, since))
 	require.Equal(t, 1, s.Count("bad", false, since))
+	for _, r := range s.Records() {
+		require.Empty(t, r.SNI, "plain HTTP has no SNI")
+		require.Equal(t, addr, r.Host)
+	}
 }
