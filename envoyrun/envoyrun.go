@@ -32,8 +32,12 @@ type Options struct {
 	// PluginConfig replaces the plugin configuration of envoy.yaml (YAML);
 	// empty keeps it.
 	PluginConfig string
-	// Upstream is the mock provider's address (host:port).
+	// Upstream is the mock provider's address (host:port): it replaces
+	// port 18080 in the template.
 	Upstream string
+	// Upstreams are more upstream addresses, each replacing the template's
+	// "port_value: <key>" (a template with several clusters).
+	Upstreams map[int]string
 	// Concurrency is --concurrency (default 4).
 	Concurrency int
 	// Dir holds the rendered config and the log (default a temp dir).
@@ -167,16 +171,26 @@ func Render(o Options, listen, admin int) (string, error) {
 		return "", err
 	}
 	cfg := string(b)
-	_, upPort, err := net.SplitHostPort(o.Upstream)
-	if err != nil {
-		return "", fmt.Errorf("envoyrun: upstream %q: %w", o.Upstream, err)
-	}
-	for old, repl := range map[string]string{
+	repls := map[string]string{
 		"port_value: 10000":                  "port_value: " + strconv.Itoa(listen),
 		"port_value: 9901":                   "port_value: " + strconv.Itoa(admin),
-		"port_value: 18080":                  "port_value: " + upPort,
 		"filename: dist/token-failover.wasm": "filename: " + o.Wasm,
-	} {
+	}
+	ups := map[int]string{}
+	for k, v := range o.Upstreams {
+		ups[k] = v
+	}
+	if o.Upstream != "" {
+		ups[18080] = o.Upstream
+	}
+	for placeholder, addr := range ups {
+		_, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return "", fmt.Errorf("envoyrun: upstream %q: %w", addr, err)
+		}
+		repls["port_value: "+strconv.Itoa(placeholder)] = "port_value: " + port
+	}
+	for old, repl := range repls {
 		if !strings.Contains(cfg, old) {
 			return "", fmt.Errorf("envoyrun: %s no longer contains %q", tmpl, old)
 		}

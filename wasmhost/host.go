@@ -18,8 +18,18 @@ type Options struct {
 	// Workers is the number of worker VMs (default 4); a main-thread VM is
 	// always added, so ticks fire on Workers+1 VMs.
 	Workers int
-	// Config is the plugin configuration (buffer 7).
+	// Config is the default listener's plugin configuration (buffer 7).
 	Config []byte
+	// Routes is the default listener's route configuration. Nil routes
+	// every request by its Request.Route and Request.Cluster, as a
+	// catch-all route would, whatever the plugin does to its headers.
+	Routes *RouteTable
+	// Listeners are more listeners (or filter chains) whose filters have
+	// the same vm_config as the default one, so they share its VMs, with
+	// plugin configurations of their own: as in Envoy, every VM gets one
+	// root context per listener's configuration. Request.Listener picks
+	// the listener.
+	Listeners []Listener
 	// Clusters answer the route's upstream requests and http calls by name.
 	Clusters map[string]Cluster
 	// Start is the virtual clock's wall time at creation (default 2026-01-01).
@@ -63,6 +73,15 @@ type Options struct {
 	// plugin; live is false when the root that made the call is gone (its
 	// answer was dropped).
 	AfterCallDelivered func(req *UpstreamRequest, reply Reply, live bool)
+}
+
+// Listener is a listener whose plugin configuration and routes are its
+// own, served by the host's VMs.
+type Listener struct {
+	// Name is what Request.Listener names it by; it must not be empty.
+	Name   string
+	Config []byte
+	Routes *RouteTable
 }
 
 // Host is the emulated Envoy process.
@@ -134,6 +153,11 @@ func New(opts Options) (*Host, error) {
 	}
 	if opts.Start.IsZero() {
 		opts.Start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	for _, l := range opts.Listeners {
+		if l.Name == "" {
+			return nil, fmt.Errorf("wasmhost: a listener needs a name")
+		}
 	}
 	if opts.WasmPath == "" {
 		p, err := ModulePath()
@@ -235,12 +259,28 @@ func (h *Host) LogText() string {
 	return b.String()
 }
 
-// Reload applies a new plugin configuration the way Envoy does when the VM
-// config is unchanged: a canary VM checks it, then every live VM gets a new
-// root context configured with it and the old root is torn down. It
-// returns whether every VM accepted the config.
+// Reload applies a new plugin configuration to the default listener the
+// way Envoy does when the VM config is unchanged: a canary VM checks it,
+// then every live VM gets a new root context configured with it and the
+// old root is torn down. It returns whether every VM accepted the config.
 func (h *Host) Reload(config []byte) (bool, error) {
-	h.config = config
+	return h.ReloadListener("", config)
+}
+
+// ReloadListener is Reload for one listener ("" is the default one).
+func (h *Host) ReloadListener(name string, config []byte) (bool, error) {
+	found := name == ""
+	for i := range h.opts.Listeners {
+		if h.opts.Listeners[i].Name == name {
+			h.opts.Listeners[i].Config, found = config, true
+		}
+	}
+	if !found {
+		return false, fmt.Errorf("wasmhost: no listener %q", name)
+	}
+	if name == "" {
+		h.config = config
+	}
 	if !h.opts.SkipCanary {
 		if err := h.runCanary(); err != nil {
 			return false, err
@@ -248,13 +288,34 @@ func (h *Host) Reload(config []byte) (bool, error) {
 	}
 	ok := true
 	for _, vm := range h.vms {
-		accepted, err := vm.newRoot()
+		accepted, err := vm.newRoot(name)
 		if err != nil {
 			return false, err
 		}
 		ok = ok && accepted
 	}
 	return ok, nil
+}
+
+// listeners lists every listener: the default one (named "") first.
+func (h *Host) listeners() []Listener {
+	return append([]Listener{{Config: h.config, Routes: h.opts.Routes}}, h.opts.Listeners...)
+}
+
+// listener returns the named listener ("" is the default one).
+func (h *Host) listener(name string) (Listener, bool) {
+	for _, l := range h.listeners() {
+		if l.Name == name {
+			return l, true
+		}
+	}
+	return Listener{}, false
+}
+
+// listenerConfig is the named listener's current plugin configuration.
+func (h *Host) listenerConfig(name string) []byte {
+	l, _ := h.listener(name)
+	return l.Config
 }
 
 // Advance moves the virtual clock forward by d, firing every tick and

@@ -63,6 +63,16 @@ func (vm *VM) headerMap(t uint32) *[]Pair {
 	return nil
 }
 
+// headersModified is Envoy's Context::onHeadersModified: a write to the
+// request headers clears the stream's route cache (every ABI version a
+// module can declare, Envoy 1.36-1.40; docs/envoy-routing.md), so the
+// router picks the route again from the headers as they are then.
+func (vm *VM) headersModified(t uint32) {
+	if s := vm.stream(); s != nil && abi.MapType(t) == abi.MapRequestHeaders {
+		s.routeStale = true
+	}
+}
+
 // buffer returns the buffer of type t in the current context: a stream's
 // body is what Envoy holds for this filter right now (the newest chunk, or
 // everything buffered since a Pause).
@@ -82,7 +92,10 @@ func (vm *VM) buffer(t uint32) *[]byte {
 			return &vm.callResp.body
 		}
 	case abi.BufferPluginConfig:
-		c := vm.h.config
+		var c []byte
+		if rs := vm.roots[vm.currentRoot()]; rs != nil {
+			c = rs.config
+		}
 		return &c
 	case abi.BufferVMConfiguration:
 		var empty []byte
@@ -176,6 +189,7 @@ func (h *Host) instantiateHostModules() error {
 			} else {
 				*m = append(*m, Pair{key, val})
 			}
+			vm.headersModified(u32(s[0]))
 			s[0] = statusOK
 		}
 	}
@@ -193,6 +207,7 @@ func (h *Host) instantiateHostModules() error {
 			return
 		}
 		*m = removeHeader(*m, key)
+		vm.headersModified(u32(s[0]))
 		s[0] = statusOK
 	})
 	def("proxy_set_header_map_pairs", normalOnly, types(3), types(1), func(_ context.Context, vm *VM, s []uint64) {
@@ -203,6 +218,7 @@ func (h *Host) instantiateHostModules() error {
 			return
 		}
 		*m = pairs
+		vm.headersModified(u32(s[0]))
 		s[0] = statusOK
 	})
 	def("proxy_get_buffer_bytes", normalOnly, types(5), types(1), func(ctx context.Context, vm *VM, s []uint64) {

@@ -24,9 +24,13 @@ type Request struct {
 	// stage is a call of Stream.ResetByClient).
 	ClientLeavesMidResponse bool
 	// Route and Cluster are the properties xds.route_name and
-	// xds.cluster_name (default route "chat", cluster "llm").
+	// xds.cluster_name (default route "chat", cluster "llm") when the
+	// listener has no RouteTable; with one, the table picks them.
 	Route   string
 	Cluster string
+	// Listener names the listener the request arrives on (Options.Listeners;
+	// "" is the default one).
+	Listener string
 }
 
 // Response is what the client receives.
@@ -71,6 +75,15 @@ type Stream struct {
 	props map[string]string
 	flags uint64 // response.flags
 	local *LocalReply
+	// routes is the listener's route table (nil: the request's own route
+	// and cluster stand); routeStale is set when the plugin wrote a
+	// request header since the route was picked (Envoy cleared the route
+	// cache: the router picks the route again before it sends).
+	routes     *RouteTable
+	routeStale bool
+	// Rerouted is set when the router picked another route than the one
+	// the client's request matched.
+	Rerouted bool
 
 	// Request direction.
 	reqHeaders  []Pair
@@ -139,12 +152,19 @@ func (vm *VM) Open(req Request) (*Stream, error) {
 	if len(req.Trailers) == 0 {
 		req.Trailers = nil
 	}
+	l, ok := vm.h.listener(req.Listener)
+	if !ok {
+		return nil, fmt.Errorf("wasmhost: no listener %q", req.Listener)
+	}
 	if vm.failed != nil {
 		return vm.failStream(req)
 	}
 	vm.nextCtx++
-	s := &Stream{vm: vm, id: vm.nextCtx, root: vm.rootID, req: req, reqHeaders: append([]Pair(nil), req.Headers...),
-		props: map[string]string{"xds.route_name": req.Route, "xds.cluster_name": req.Cluster}}
+	s := &Stream{vm: vm, id: vm.nextCtx, root: vm.listenerRoots[req.Listener], req: req, reqHeaders: append([]Pair(nil), req.Headers...),
+		props: map[string]string{"xds.route_name": req.Route, "xds.cluster_name": req.Cluster}, routes: l.Routes}
+	if s.routes != nil {
+		s.pickRoute()
+	}
 	vm.streams[s.id] = s
 	vm.roots[s.root].streams++
 	if _, err := vm.call(s.id, "proxy_on_context_create", uint64(s.id), uint64(s.root)); err != nil {
@@ -160,7 +180,9 @@ func (vm *VM) Open(req Request) (*Stream, error) {
 		s.headersPaused = true
 		return s, nil
 	}
-	s.sendHeadersUpstream(eos)
+	if sent, err := s.sendHeadersUpstream(eos); !sent || err != nil {
+		return s, err
+	}
 	return s, s.after()
 }
 
@@ -186,9 +208,9 @@ func (vm *VM) Do(req Request) (*Stream, error) {
 	if s.Upstream == nil {
 		return s, ErrStalled
 	}
-	c, ok := vm.h.opts.Clusters[s.req.Cluster]
+	c, ok := vm.h.opts.Clusters[s.Upstream.Cluster]
 	if !ok {
-		return s, fmt.Errorf("wasmhost: no cluster %q", s.req.Cluster)
+		return s, fmt.Errorf("wasmhost: no cluster %q", s.Upstream.Cluster)
 	}
 	if err := s.Respond(c(s.Upstream)); err != nil {
 		return s, err
@@ -330,9 +352,35 @@ func (s *Stream) checkRequestLimit(n int) error {
 	return s.envoyReply(413, "Payload Too Large", detailsPayloadTooLarge, 0)
 }
 
-func (s *Stream) sendHeadersUpstream(eos bool) {
+// sendHeadersUpstream is the router taking the request: with a route
+// table it picks the route again if the plugin changed a request header,
+// and answers 404 route_not_found (nothing goes upstream) when none
+// matches. false means Envoy answered instead.
+func (s *Stream) sendHeadersUpstream(eos bool) (bool, error) {
+	if s.routes != nil && s.routeStale {
+		before := s.props["xds.route_name"] + "\x00" + s.props["xds.cluster_name"]
+		m := s.pickRoute()
+		s.Rerouted = before != s.props["xds.route_name"]+"\x00"+s.props["xds.cluster_name"]
+		if !m.ok {
+			s.headersSent = true // the router has the headers and answers itself
+			return false, s.envoyReply(404, "", detailsRouteNotFound, flagNoRouteFound)
+		}
+	} else if s.routes != nil && s.props["xds.cluster_name"] == "" {
+		s.headersSent = true
+		return false, s.envoyReply(404, "", detailsRouteNotFound, flagNoRouteFound)
+	}
 	s.headersSent, s.sentHeaders = true, append([]Pair(nil), s.reqHeaders...)
-	s.Upstream = &UpstreamRequest{Cluster: s.req.Cluster, Headers: s.sentHeaders, From: s.vm.name, Complete: eos}
+	s.Upstream = &UpstreamRequest{Cluster: s.props["xds.cluster_name"], Headers: s.sentHeaders, From: s.vm.name, Complete: eos}
+	return true, nil
+}
+
+// pickRoute is Envoy's route lookup on the request headers as they are now:
+// it sets the xds properties (empty when nothing matches).
+func (s *Stream) pickRoute() routeMatch {
+	m := s.routes.match(s.reqHeaders)
+	s.props["xds.virtual_host_name"], s.props["xds.route_name"], s.props["xds.cluster_name"] = m.vhost, m.route, m.cluster
+	s.routeStale = false
+	return m
 }
 
 func (s *Stream) sendBodyUpstream(b []byte, eos bool) {
@@ -354,7 +402,9 @@ func (s *Stream) resumeRequest() error {
 	case s.headersPaused:
 		s.headersPaused = false
 		eos := s.clientDone && len(s.pendBody) == 0 && s.pendTrailers == nil && s.req.Body == nil
-		s.sendHeadersUpstream(eos)
+		if sent, err := s.sendHeadersUpstream(eos); !sent || err != nil {
+			return err
+		}
 		if len(s.pendBody) > 0 || s.pendEnd {
 			body, end := s.pendBody, s.pendEnd
 			s.pendBody = nil

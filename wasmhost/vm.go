@@ -27,17 +27,21 @@ type VM struct {
 	rnd    *rand.Rand
 	phase  phase
 	failed error
-	// rootID is the current root context: new streams belong to it. After a
-	// reload the replaced roots stay in roots until their last stream ends.
-	rootID    uint32
-	roots     map[uint32]*rootState
-	nextCtx   uint32
-	current   uint32 // context the running callback belongs to
-	effective uint32 // set by proxy_set_effective_context
-	callback  string // the export the host is calling, while it runs
-	streams   map[uint32]*Stream
-	frozen    bool
-	metricIDs map[uint32]string
+	// rootID is the default listener's current root context: its new
+	// streams belong to it. listenerRoots holds every listener's (Envoy
+	// gives each plugin configuration its own root context in the VM).
+	// After a reload the replaced roots stay in roots until their last
+	// stream ends.
+	rootID        uint32
+	listenerRoots map[string]uint32
+	roots         map[uint32]*rootState
+	nextCtx       uint32
+	current       uint32 // context the running callback belongs to
+	effective     uint32 // set by proxy_set_effective_context
+	callback      string // the export the host is calling, while it runs
+	streams       map[uint32]*Stream
+	frozen        bool
+	metricIDs     map[uint32]string
 	// exports caches api.Functions: wazero builds a new call engine (and
 	// stack) for every ExportedFunction lookup.
 	exports map[string]api.Function
@@ -56,8 +60,12 @@ type rootState struct {
 	// status and statusMsg are what proxy_get_status answers on this root:
 	// Envoy writes them only when an http call fails and never resets
 	// them, so after one failure every later answer reads 11 too.
-	status     uint32
-	statusMsg  string
+	status    uint32
+	statusMsg string
+	// listener names the listener whose plugin configuration (config)
+	// this root was configured with ("" is the default listener).
+	listener   string
+	config     []byte
 	live       bool
 	retired    bool
 	streams    int
@@ -105,7 +113,7 @@ func (vm *VM) MemoryBytes() uint32 { return vm.mod.Memory().Size() }
 func (h *Host) AddVM(name string) (*VM, error) {
 	h.vmSeq++
 	vm := &VM{h: h, name: name, rnd: rand.New(rand.NewSource(h.opts.Seed + int64(h.vmSeq))),
-		streams: map[uint32]*Stream{}, roots: map[uint32]*rootState{}, metricIDs: map[uint32]string{}, metricByName: map[string]uint32{}, exports: map[string]api.Function{}}
+		streams: map[uint32]*Stream{}, roots: map[uint32]*rootState{}, listenerRoots: map[string]uint32{}, metricIDs: map[uint32]string{}, metricByName: map[string]uint32{}, exports: map[string]api.Function{}}
 	modName := fmt.Sprintf("%s#%d", name, h.vmSeq)
 	h.byName[modName] = vm
 	vm.phase = phaseInitialize
@@ -119,8 +127,10 @@ func (h *Host) AddVM(name string) (*VM, error) {
 		h.vms = append(h.vms, vm)
 		h.byName[name] = vm
 	}
-	if _, err := vm.newRoot(); err != nil {
-		return nil, err
+	for _, l := range h.listeners() {
+		if _, err := vm.newRoot(l.Name); err != nil {
+			return nil, err
+		}
 	}
 	return vm, nil
 }
@@ -139,16 +149,17 @@ func (h *Host) RemoveVM(vm *VM) error {
 	return vm.mod.Close(h.ctx)
 }
 
-// newRoot creates a root context with the host's current config, as Envoy
-// does for a new plugin configuration in a running VM: the new root is
-// configured while the old one still has streams in flight and ticks; new
-// streams go to the new root once it accepted its configuration, and the
-// old root is deleted after its last stream ends.
-func (vm *VM) newRoot() (bool, error) {
-	old := vm.rootID
+// newRoot creates a root context with the listener's current config, as
+// Envoy does for a new plugin configuration in a running VM: the new root
+// is configured while the old one still has streams in flight and ticks;
+// new streams go to the new root once it accepted its configuration, and
+// the old root is deleted after its last stream ends.
+func (vm *VM) newRoot(listener string) (bool, error) {
+	old := vm.listenerRoots[listener]
+	config := vm.h.listenerConfig(listener)
 	vm.nextCtx++
 	root := vm.nextCtx
-	vm.roots[root] = &rootState{live: true}
+	vm.roots[root] = &rootState{live: true, listener: listener, config: config}
 	if _, err := vm.call(root, "proxy_on_context_create", uint64(root), 0); err != nil {
 		return false, err
 	}
@@ -157,7 +168,7 @@ func (vm *VM) newRoot() (bool, error) {
 	if _, err := vm.call(root, "proxy_on_vm_start", uint64(root), 0); err != nil {
 		return false, err
 	}
-	res, err := vm.call(root, "proxy_on_configure", uint64(root), uint64(len(vm.h.config)))
+	res, err := vm.call(root, "proxy_on_configure", uint64(root), uint64(len(config)))
 	if err != nil {
 		return false, err
 	}
@@ -167,7 +178,10 @@ func (vm *VM) newRoot() (bool, error) {
 		vm.roots[root].retired = true
 		return false, vm.retire(root)
 	}
-	vm.rootID = root
+	vm.listenerRoots[listener] = root
+	if listener == "" {
+		vm.rootID = root
+	}
 	if old != 0 {
 		vm.roots[old].retired = true
 		return vm.configOK, vm.retire(old)

@@ -8,6 +8,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/token-failover/token-failover/abi"
 )
@@ -53,6 +54,19 @@ func (s stream) OnRequestHeaders(n int, eos bool) abi.Action {
 	if err := h.ReplaceHeader(abi.MapRequestHeaders, "x-trace-mark", mark+"x"); err != nil {
 		s.log("replace failed: %v", err)
 	}
+	// x-trace-authority and x-trace-path ask for a rewrite of :authority
+	// and :path, to show what Envoy routes the request by afterwards and
+	// what the xds properties say right after the write.
+	for _, r := range [][2]string{{"x-trace-authority", ":authority"}, {"x-trace-path", ":path"}} {
+		if v, err := h.GetHeader(abi.MapRequestHeaders, r[0]); err == nil && v != "" {
+			if err := h.ReplaceHeader(abi.MapRequestHeaders, r[1], v); err != nil {
+				s.log("replace %s failed: %v", r[1], err)
+			}
+			cluster, _ := h.GetProperty("xds", "cluster_name")
+			route, _ := h.GetProperty("xds", "route_name")
+			s.log("after %s write cluster=%q route=%q", r[1], cluster, route)
+		}
+	}
 	return abi.ActionContinue
 }
 func (s stream) OnRequestBody(n int, eos bool) abi.Action {
@@ -64,8 +78,12 @@ func (s stream) OnRequestTrailers(n int) abi.Action {
 	return abi.ActionContinue
 }
 func (s stream) OnResponseHeaders(n int, eos bool) abi.Action {
-	status, _ := abi.WasmHost{}.GetHeader(abi.MapResponseHeaders, ":status")
-	s.log("response_headers %v status=%s", eos, status)
+	h := abi.WasmHost{}
+	status, _ := h.GetHeader(abi.MapResponseHeaders, ":status")
+	cluster, _ := h.GetProperty("xds", "cluster_name")
+	route, _ := h.GetProperty("xds", "route_name")
+	details, _ := h.GetProperty("response", "code_details")
+	s.log("response_headers %v status=%s cluster=%q route=%q details=%q", eos, status, cluster, route, details)
 	return abi.ActionContinue
 }
 func (s stream) OnResponseBody(n int, eos bool) abi.Action {
@@ -76,8 +94,29 @@ func (s stream) OnResponseTrailers(n int) abi.Action {
 	s.log("response_trailers")
 	return abi.ActionContinue
 }
-func (s stream) OnLog()  { s.log("log") }
-func (s stream) OnDone() { s.log("done") }
+func (s stream) OnLog() { s.log("log") }
+
+// OnDone also logs what Envoy says of the stream's end (an upstream
+// filter gets no on_log: this is where it learns how its attempt ended).
+func (s stream) OnDone() {
+	h := abi.WasmHost{}
+	details, _ := h.GetProperty("response", "code_details")
+	flags, _ := h.GetProperty("response", "flags")
+	var f uint64
+	for i := len(flags) - 1; i >= 0; i-- {
+		f = f<<8 | uint64(flags[i])
+	}
+	s.log("done details=%q flags=%#x", details, f)
+	for _, p := range doneProperties {
+		val, err := h.GetProperty(strings.Split(p, ".")...)
+		s.log("done property %s=%q (%v)", p, val, err)
+	}
+}
+
+// doneProperties are logged at on_done: what an attempt's end looks like
+// to an upstream filter (docs/envoy-routing.md).
+var doneProperties = []string{"upstream.address", "upstream.local_address", "upstream.transport_failure_reason",
+	"upstream.request_attempt_count", "connection.id"}
 
 func init() { abi.SetVMContext(vm{}) }
 
