@@ -8,29 +8,26 @@ import (
 	"github.com/token-failover/token-failover/provider"
 )
 
-// OnTick implements abi.PluginContext. Only the VM's current root works on
-// the pools (an older one, kept alive by a reload until its streams end,
-// only flushes its counters): every VM tries to take or renew each pool's
-// lease; only the holder expires cooled tokens and probes.
+// OnTick implements abi.PluginContext. Every root flushes its request
+// counts; a root works only on the pools it owns in its VM (VM.owners):
+// each VM tries to take or renew such a pool's lease, and only the
+// holder expires cooled tokens and probes.
 func (r *Root) OnTick() {
 	for _, p := range r.pools {
 		p.metrics.flush()
-	}
-	if !r.current() {
-		return
 	}
 	r.vm.refreshLogLevel()
 	r.vm.refreshSecret()
 	now := r.host.ProcessMs()
 	for _, p := range r.pools {
-		if p.failover() != nil {
+		if p.failover() != nil && r.owns(p) {
 			r.tickPool(p, now)
 		}
 	}
 }
 
 func (r *Root) tickPool(p *pool, now int64) {
-	held, changed, err := failover.AcquireLease(r.store, p.leaseKey, r.leaseID, now, LeaseTTLTicks*r.tickMs)
+	held, changed, err := failover.AcquireLease(r.store, p.leaseKey, r.vm.ID, now, LeaseTTLTicks*r.tickMs)
 	if err != nil {
 		r.logf(abi.LogWarn, "pool %s: %v", p.name, err)
 		return
@@ -85,18 +82,24 @@ func (r *Root) probe(p *pool, i int, now int64) {
 	if err != nil || !claimed {
 		return
 	}
-	state := p.read(r)
 	tok := p.tokens[i]
-	pt := provider.ProbeTarget{Authority: target.Authority, Path: target.Path, Model: target.Model,
-		Free: state.Tokens[i].Reason == failover.ReasonAuth}
 	b := p.primary()
-	if pt.Model == "" && f.HealthCheckModel != "" {
-		pt.Model = b.cfg.Mapping.Map(f.HealthCheckModel)
+	pt, ok := probeTarget(b, target, p.read(r).Tokens[i].Reason)
+	if !ok {
+		// Nothing can show that the limit is gone: the free model list
+		// answers 200 for a key out of quota. A failed probe backs off.
+		p.metrics.inc(p.metrics.probesNotSent)
+		r.logf(abi.LogInfo, "pool %s: token %s not probed: it was demoted for %s and no model is known to ask "+
+			"(set failover.healthCheckModel)", p.name, tok, p.read(r).Tokens[i].Reason)
+		r.applyProbe(p, i, false, "no model to probe with")
+		return
 	}
-	if pt.Authority == "" || pt.Path == "" {
+	if pt.Authority == "" {
+		// No request recorded one: the provider's own. An empty path is
+		// the provider's chat path (Provider.Probe).
 		head := provider.Head{Method: "POST", Path: "/v1/chat/completions"}
 		b.cfg.Provider.Rewrite(&head)
-		pt.Authority, pt.Path = head.Authority, head.Path
+		pt.Authority = head.Authority
 	}
 	pr := b.cfg.Provider.Probe(pt, tok.Secret())
 	headers := make([]abi.HeaderPair, 0, 3+len(pr.Headers))
@@ -129,6 +132,26 @@ func (r *Root) probe(p *pool, i int, now int64) {
 	}
 	r.calls[id] = call{pool: p, token: i}
 	r.logf(abi.LogDebug, "pool %s: probing token %s: %s %s%s via %s", p.name, tok, pr.Method, pr.Authority, pr.Path, sent)
+}
+
+// probeTarget is what a probe of a token demoted for reason asks: the
+// configured healthCheckModel (mapped) when there is one, else the model of
+// the request that demoted it (on the API that failed). Without a model only an auth or upstream
+// demotion can be probed, by the provider's free model list (it shows the
+// key is accepted and the provider answers); a quota or rate-limit
+// demotion cannot (ok false): the list answers 200 while the limit lasts.
+func probeTarget(b *block, target failover.Target, reason failover.Reason) (pt provider.ProbeTarget, ok bool) {
+	pt = provider.ProbeTarget{Authority: target.Authority, Path: target.Path, Model: target.Model}
+	if m := b.cfg.Failover.HealthCheckModel; m != "" {
+		// A chat model: the probe is a chat completion on the provider's
+		// chat path, whatever API the failed request used.
+		pt.Model, pt.Path = b.cfg.Mapping.Map(m), ""
+	}
+	if pt.Model != "" {
+		return pt, true
+	}
+	pt.Free = true
+	return pt, reason == failover.ReasonAuth || reason == failover.ReasonUpstream
 }
 
 // OnHTTPCallResponse implements abi.PluginContext: a retry's or a probe's
@@ -188,7 +211,7 @@ func (r *Root) applyProbe(p *pool, i int, ok bool, detail string) {
 	case c.Restored:
 		r.logf(abi.LogInfo, "pool %s: token %s restored: probe succeeded (%s)", p.name, tok, detail)
 		p.metrics.inc(p.metrics.tokens[i].restorations)
-		if r.current() {
+		if r.owns(p) {
 			p.metrics.publish(state, now)
 		}
 	case c.Changed && ok:

@@ -74,8 +74,8 @@ func TestProbes_OneHolderTakeoverAndConsecutiveSuccesses(t *testing.T) {
 	first := probes[0]
 	require.Equal(t, "llm", first.Cluster, "through the route's cluster")
 	require.Equal(t, "api.openai.com", first.Header(":authority"))
-	require.Equal(t, "/v1/models", first.Header(":path"), "a revoked key is probed with the free model list")
-	require.Equal(t, "GET", first.Header(":method"))
+	require.Equal(t, "/v1/chat/completions", first.Header(":path"), "probed with healthCheckModel")
+	require.Contains(t, string(first.Body), `"model":"mapped-probe-model"`)
 	require.Equal(t, "Bearer "+threeTokens[1], first.Header("authorization"), "the token's own auth")
 
 	// The holder's thread gets stuck: another VM takes the lease within the TTL.
@@ -190,24 +190,38 @@ func TestMetrics_BoundedNamesAndCounts(t *testing.T) {
 	require.Equal(t, uint64(0), names["tokenfailover.main.token0.state"])
 }
 
-// TestProbes_AskWhatFailed: a probe tries what demoted the token. A revoked
-// key (401) is probed with the free model list; a key out of quota (402) or
-// failing with 5xx is asked for one token of the model it failed on, on the
-// path it failed on (a free model list would answer 200 and restore a key
-// that still cannot serve); with no model known, the mapped
-// healthCheckModel.
+// TestProbes_AskWhatFailed (issue 20 B5, B6): with healthCheckModel set, a
+// probe is a one-token chat completion with it (mapped), whatever failed;
+// without it, a probe asks for one token of the model the token failed on,
+// on the path it failed on. With no model known, only an auth or upstream
+// demotion is probed, by the free model list; a quota demotion is not (the
+// list answers 200 while the quota is still gone): before, such a token
+// was restored by the model list on every interval.
 func TestProbes_AskWhatFailed(t *testing.T) {
+	const withModel = `modelMapping: {"gpt-3": "mapped-probe-model", "gpt-4o": "mapped-4o"},
+  failover: {enabled: true, failureThreshold: 1, healthCheckInterval: 1000, healthCheckModel: gpt-3}`
+	const noHealthCheckModel = `modelMapping: {"gpt-4o": "mapped-4o"},
+  failover: {enabled: true, failureThreshold: 1, healthCheckInterval: 1000}`
+	const noMapping = `failover: {enabled: true, failureThreshold: 1, healthCheckInterval: 1000}`
+	chat := `{"model":"gpt-4o","messages":[]}`
 	tests := []struct {
 		name       string
+		config     string
 		status     int
 		path, body string
-		probePath  string
-		probeModel string
+		probePath  string // "" = no probe is sent
+		probeModel string // "" = a GET of the model list
 	}{
-		{"401 free list", 401, "/v1/chat/completions", `{"model":"gpt-4o","messages":[]}`, "/v1/models", ""},
-		{"402 the failed model", 402, "/v1/chat/completions", `{"model":"gpt-4o","messages":[]}`, "/v1/chat/completions", `"model":"mapped-4o"`},
-		{"5xx on embeddings", 500, "/v1/embeddings", `{"model":"text-embedding-3-small","input":"x"}`, "/v1/embeddings", `"model":"text-embedding-3-small","input":"ping"`},
-		{"no model: healthCheckModel", 402, "/v1/chat/completions", `{"messages":[]}`, "/v1/chat/completions", `"model":"mapped-probe-model"`},
+		{"401: healthCheckModel", withModel, 401, "/v1/chat/completions", chat, "/v1/chat/completions", `"model":"mapped-probe-model"`},
+		{"402: healthCheckModel", withModel, 402, "/v1/chat/completions", chat, "/v1/chat/completions", `"model":"mapped-probe-model"`},
+		{"5xx on embeddings: healthCheckModel on chat", withModel, 500, "/v1/embeddings", `{"model":"text-embedding-3-small","input":"x"}`,
+			"/v1/chat/completions", `"model":"mapped-probe-model","messages"`},
+		{"401: the failed model", noHealthCheckModel, 401, "/v1/chat/completions", chat, "/v1/chat/completions", `"model":"mapped-4o"`},
+		{"5xx on embeddings: the failed model and API", noHealthCheckModel, 500, "/v1/embeddings", `{"model":"text-embedding-3-small","input":"x"}`,
+			"/v1/embeddings", `"model":"text-embedding-3-small","input":"ping"`},
+		{"401, no model known: free list", noHealthCheckModel, 401, "/v1/chat/completions", `{"messages":[]}`, "/v1/models", ""},
+		{"402, no model known: not probed", noHealthCheckModel, 402, "/v1/chat/completions", `{"messages":[]}`, "", ""},
+		{"402, body not scanned: not probed", noMapping, 402, "/v1/chat/completions", chat, "", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -220,9 +234,8 @@ func TestProbes_AskWhatFailed(t *testing.T) {
 				}
 				return wasmhost.Status(tc.status)
 			})
-			h := start(t, `provider: {type: openai, apiTokens: [`+strings.Join(threeTokens, ", ")+`], tokenSelection: round-robin,
-  modelMapping: {"gpt-3": "mapped-probe-model", "gpt-4o": "mapped-4o"},
-  failover: {enabled: true, failureThreshold: 1, healthCheckInterval: 1000, healthCheckModel: gpt-3}}`, p)
+			h := start(t, `provider: {type: openai, id: pr, apiTokens: [`+strings.Join(threeTokens, ", ")+`], tokenSelection: round-robin,
+  `+tc.config+`}`, p)
 			req := wasmhost.Request{Headers: []wasmhost.Pair{{":method", "POST"}, {":path", tc.path}, {":authority", "gw"},
 				{"content-type", "application/json"}}, Body: []byte(tc.body)}
 			for i := 0; p.count(0, false) == 0; i++ {
@@ -230,16 +243,23 @@ func TestProbes_AskWhatFailed(t *testing.T) {
 			}
 			require.Equal(t, failover.Unhealthy, state(t, h, 3).Tokens[0].Status)
 			advance(t, h, 1500*time.Millisecond)
+			if tc.probePath == "" {
+				advance(t, h, 10*time.Second)
+				require.Empty(t, probes, "nothing a probe can ask shows the quota is back")
+				require.Equal(t, failover.Unhealthy, state(t, h, 3).Tokens[0].Status, "so the token stays out")
+				require.Positive(t, h.MetricValue("tokenfailover.pr.probes_not_sent"))
+				return
+			}
 			require.Len(t, probes, 1)
 			require.Equal(t, tc.probePath, probes[0].Header(":path"))
 			require.Equal(t, "Bearer "+threeTokens[0], probes[0].Header("authorization"))
 			if tc.probeModel == "" {
 				require.Equal(t, "GET", probes[0].Header(":method"))
 				require.Empty(t, probes[0].Body)
-				return
+			} else {
+				require.Equal(t, "POST", probes[0].Header(":method"))
+				require.Contains(t, string(probes[0].Body), tc.probeModel)
 			}
-			require.Equal(t, "POST", probes[0].Header(":method"))
-			require.Contains(t, string(probes[0].Body), tc.probeModel)
 			require.Equal(t, failover.Available, state(t, h, 3).Tokens[0].Status, "restored by the probe")
 		})
 	}

@@ -241,7 +241,7 @@ func (s *stream) report(i int, o failover.Outcome, c failover.Change, state fail
 				state.Tokens[i].Failures, s.block.cfg.Failover.Settings.FailureThreshold, o.Why)
 		}
 	}
-	if (c.Demoted || c.Cooled || c.Restored) && r.current() {
+	if (c.Demoted || c.Cooled || c.Restored) && r.owns(p) {
 		p.metrics.publish(state, now)
 	}
 }

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/token-failover/token-failover/abi"
@@ -24,19 +23,15 @@ const (
 // Root is the plugin (root) context: configuration, blocks, pools, ticks,
 // lease and probes.
 type Root struct {
-	vm   *VM
-	host abi.Host
-	id   uint32
-	// leaseID names this root in the probe lease: during a reload the old
-	// and the new root live in the same VM, and each must know whether it
-	// (not merely its VM) holds the lease.
-	leaseID string
-	store   failover.Store
-	cfg     *config.Config
-	global  *block
-	rules   []rule
-	pools   []*pool
-	tickMs  int64
+	vm     *VM
+	host   abi.Host
+	id     uint32
+	store  failover.Store
+	cfg    *config.Config
+	global *block
+	rules  []rule
+	pools  []*pool
+	tickMs int64
 	// calls are the http calls in flight: probes and retries.
 	calls map[uint32]call
 }
@@ -66,8 +61,7 @@ type call struct {
 }
 
 func newRoot(vm *VM, id uint32) *Root {
-	return &Root{vm: vm, host: vm.host, id: id, store: sharedData{vm.host}, calls: map[uint32]call{},
-		leaseID: vm.ID + "/" + strconv.FormatUint(uint64(id), 10)}
+	return &Root{vm: vm, host: vm.host, id: id, store: sharedData{vm.host}, calls: map[uint32]call{}}
 }
 
 func (r *Root) logf(level abi.LogLevel, format string, args ...any) {
@@ -76,10 +70,6 @@ func (r *Root) logf(level abi.LogLevel, format string, args ...any) {
 	}
 	r.host.Log(level, fmt.Sprintf(format, args...))
 }
-
-// current tells whether this root holds the newest accepted configuration
-// of its VM (an older root only finishes its streams).
-func (r *Root) current() bool { return r.vm.current == r }
 
 // OnConfigure implements abi.PluginContext: parse, refuse with one error
 // line per problem (after every warning), create each pool's shared state
@@ -123,7 +113,7 @@ func (r *Root) OnConfigure(size int) bool {
 		r.logf(abi.LogError, "cannot set tick period: %v", err)
 	}
 	r.vm.refreshSecret()
-	r.vm.current = r
+	r.vm.addRoot(r)
 	return true
 }
 
@@ -167,9 +157,7 @@ func (r *Root) OnDone() bool {
 	for _, p := range r.pools {
 		p.metrics.flush()
 	}
-	if r.vm.current == r {
-		r.vm.current = nil
-	}
+	r.vm.removeRoot(r)
 	return true
 }
 
