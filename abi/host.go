@@ -9,6 +9,10 @@ type Host interface {
 	// GetProperty reads an Envoy attribute such as "xds.cluster_name"; path
 	// segments are passed separately.
 	GetProperty(path ...string) ([]byte, error)
+	// SetProperty writes a property of the stream, one path segment (Envoy
+	// keeps it as filter state "wasm.<path>"; Higress's Envoy also reads
+	// "clear_route_cache").
+	SetProperty(path string, value []byte) error
 
 	// GetHeaders returns every pair of a header map.
 	GetHeaders(m MapType) ([]HeaderPair, error)

@@ -18,6 +18,9 @@ func proxyLog(level uint32, msg *byte, msgLen int32) uint32
 //go:wasmimport env proxy_get_property
 func proxyGetProperty(path *byte, pathLen int32, ret unsafe.Pointer, retLen *int32) uint32
 
+//go:wasmimport env proxy_set_property
+func proxySetProperty(path *byte, pathLen int32, val *byte, valLen int32) uint32
+
 //go:wasmimport env proxy_get_header_map_pairs
 func proxyGetHeaderMapPairs(m uint32, ret unsafe.Pointer, retLen *int32) uint32
 
@@ -134,6 +137,17 @@ func (WasmHost) GetProperty(path ...string) ([]byte, error) {
 		return nil, err
 	}
 	return owned(ret, n), nil
+}
+
+// SetProperty implements Host.
+func (WasmHost) SetProperty(path string, value []byte) error {
+	kp, kn := strPtrLen(path)
+	statsHostcall(hcSetProperty, kn+int32(len(value)))
+	var vp *byte
+	if len(value) > 0 {
+		vp = &value[0]
+	}
+	return Status(proxySetProperty(kp, kn, vp, int32(len(value)))).Err()
 }
 
 // GetHeaders implements Host.

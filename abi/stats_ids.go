@@ -38,6 +38,7 @@ type statHostcall uint8
 const (
 	hcLog statHostcall = iota
 	hcGetProperty
+	hcSetProperty
 	hcGetHeaderMapPairs
 	hcGetHeaderMapValue
 	hcAddHeaderMapValue

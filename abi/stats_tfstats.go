@@ -154,6 +154,7 @@ var callbackNames = [numCallbacks]string{
 var hostcallNames = [numHostcalls]string{
 	hcLog:                   "proxy_log",
 	hcGetProperty:           "proxy_get_property",
+	hcSetProperty:           "proxy_set_property",
 	hcGetHeaderMapPairs:     "proxy_get_header_map_pairs",
 	hcGetHeaderMapValue:     "proxy_get_header_map_value",
 	hcAddHeaderMapValue:     "proxy_add_header_map_value",

@@ -45,6 +45,9 @@ type Options struct {
 	// Template is the Envoy configuration to render, relative to the module
 	// root (default "envoy.yaml", the shipped example).
 	Template string
+	// Edit, when set, changes the rendered configuration last (a test that
+	// derives several deployments from one template).
+	Edit func(config string) string
 	// Filter is what sits before the router: "" or "wasm" (the plugin),
 	// "none" (bare Envoy) or "lua" (LuaRoundRobin, the script a user would
 	// otherwise write), for side-by-side benchmarks.
@@ -218,6 +221,9 @@ func Render(o Options, listen, admin int) (string, error) {
 			lines = append(lines, indent+l)
 		}
 		cfg = cfg[:m[4]] + strings.Join(lines, "\n") + cfg[m[5]:]
+	}
+	if o.Edit != nil {
+		cfg = o.Edit(cfg)
 	}
 	return cfg, nil
 }

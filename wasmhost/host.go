@@ -64,6 +64,15 @@ type Options struct {
 	// before its PR #533): poll_oneoff answers ENOSYS and is forbidden
 	// inside proxy_on_memory_allocate, and path_filestat_get is missing.
 	OlderHost bool
+	// UpstreamFilter plays the plugin as the cluster's upstream HTTP filter
+	// (its mode: upstream): VM.Do is then the router, running the filter
+	// once per attempt under RouterRetry (see router.go).
+	UpstreamFilter bool
+	RouterRetry    RouterRetry
+	// Higress plays Higress's Envoy: a stream whose plugin set the property
+	// clear_route_cache to "off" keeps its route whatever headers the
+	// plugin writes (docs/envoy-routing.md).
+	Higress bool
 	// FailHeaderWrite, when set, makes proxy_add/replace/remove_header_map_value
 	// answer BadArgument for the headers it names (lower case), as Envoy
 	// does for a header map it cannot give: tests check that a failed

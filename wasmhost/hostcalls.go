@@ -68,7 +68,7 @@ func (vm *VM) headerMap(t uint32) *[]Pair {
 // module can declare, Envoy 1.36-1.40; docs/envoy-routing.md), so the
 // router picks the route again from the headers as they are then.
 func (vm *VM) headersModified(t uint32) {
-	if s := vm.stream(); s != nil && abi.MapType(t) == abi.MapRequestHeaders {
+	if s := vm.stream(); s != nil && abi.MapType(t) == abi.MapRequestHeaders && !s.keepRoute {
 		s.routeStale = true
 	}
 }
@@ -147,6 +147,20 @@ func (h *Host) instantiateHostModules() error {
 			return
 		}
 		s[0] = uint64(vm.returnBytes(ctx, v, u32(s[2]), u32(s[3])))
+	})
+	def("proxy_set_property", normalOnly, types(4), types(1), func(_ context.Context, vm *VM, s []uint64) {
+		st := vm.stream()
+		if st == nil {
+			s[0] = statusNotFound
+			return
+		}
+		path := string(vm.read(u32(s[0]), u32(s[1])))
+		value := string(vm.read(u32(s[2]), u32(s[3])))
+		st.props["wasm."+path] = value // Envoy: filter state "wasm.<path>"
+		if path == "clear_route_cache" && vm.h.opts.Higress {
+			st.keepRoute = value == "off"
+		}
+		s[0] = statusOK
 	})
 	def("proxy_get_header_map_pairs", normalOnly, types(3), types(1), func(ctx context.Context, vm *VM, s []uint64) {
 		m := vm.headerMap(u32(s[0]))

@@ -1,6 +1,7 @@
 package wasmhost
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -136,4 +137,37 @@ func TestListeners_EachConfigurationHasItsRootInEveryVM(t *testing.T) {
 	require.True(t, strings.HasPrefix(first.Upstream.Header("authorization"), "Bearer a"))
 	_, err = w.Do(Request{Headers: Chat("m").Headers, Listener: "third"})
 	require.Error(t, err)
+}
+
+// TestRouter_UpstreamFilterAttempts plays Envoy's router with the filter as
+// the cluster's upstream filter (checked in real Envoy by e2e
+// TestEnvoyUpstream_AttemptsAsTheEmulatorPlays): each attempt starts from
+// the headers the last one left (the trace module's mark grows), gets no
+// on_log, and an attempt that got no answer ends with empty details (URX on
+// the last); the client gets Envoy's 503.
+func TestRouter_UpstreamFilterAttempts(t *testing.T) {
+	wasm, err := TestModule("trace")
+	require.NoError(t, err)
+	tries := 0
+	h := newHost(t, "{}", map[string]Cluster{"llm": func(r *UpstreamRequest) Reply {
+		tries++
+		require.Equal(t, strings.Repeat("x", tries), r.Header("x-trace-mark"), "the attempt's headers carry the last one's change")
+		return Reply{Fault: FaultConnectFailure}
+	}}, func(o *Options) {
+		o.WasmPath, o.Workers, o.UpstreamFilter = wasm, 1, true
+		o.RouterRetry = RouterRetry{NumRetries: 2, Resets: true}
+	})
+	s, err := h.Workers()[0].Do(Request{Headers: []Pair{{":method", "POST"}, {":path", "/v1/chat/completions"},
+		{":authority", "llm"}}, Body: []byte(`{"model":"m"}`)})
+	require.NoError(t, err)
+	require.Equal(t, 3, tries)
+	require.Equal(t, 503, s.Response.Status)
+	logs := h.LogText()
+	require.Equal(t, 2, strings.Count(logs, `done details="" flags=0x0`))
+	require.Equal(t, 1, strings.Count(logs, `done details="" flags=0x8000`))
+	require.NotContains(t, logs, " log\n", "an upstream filter gets no on_log")
+	require.Equal(t, 3, strings.Count(logs, `upstream.transport_failure_reason="delayed connect error: Connection refused"`))
+	for i := 1; i <= 3; i++ {
+		require.Contains(t, logs, fmt.Sprintf("done property upstream.request_attempt_count=%q", attemptCount(i)))
+	}
 }

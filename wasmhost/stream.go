@@ -81,9 +81,14 @@ type Stream struct {
 	// cache: the router picks the route again before it sends).
 	routes     *RouteTable
 	routeStale bool
+	// keepRoute: the plugin set clear_route_cache "off" in a Higress host.
+	keepRoute bool
 	// Rerouted is set when the router picked another route than the one
 	// the client's request matched.
 	Rerouted bool
+	// upstreamFilter: this stream is one router attempt through the
+	// cluster's upstream filter (no on_log; the route is fixed).
+	upstreamFilter bool
 
 	// Request direction.
 	reqHeaders  []Pair
@@ -162,6 +167,10 @@ func (vm *VM) Open(req Request) (*Stream, error) {
 	vm.nextCtx++
 	s := &Stream{vm: vm, id: vm.nextCtx, root: vm.listenerRoots[req.Listener], req: req, reqHeaders: append([]Pair(nil), req.Headers...),
 		props: map[string]string{"xds.route_name": req.Route, "xds.cluster_name": req.Cluster}, routes: l.Routes}
+	if vm.h.opts.UpstreamFilter {
+		s.upstreamFilter, s.routes = true, nil // routing is done: header writes move nothing
+		s.props["upstream.request_attempt_count"] = attemptCount(max(vm.attempt, 1))
+	}
 	if s.routes != nil {
 		s.pickRoute()
 	}
@@ -201,6 +210,9 @@ func (vm *VM) Start(req Request) (*Stream, error) {
 // request (Options.Clusters), and delivers http-call answers already due,
 // so a held response settles.
 func (vm *VM) Do(req Request) (*Stream, error) {
+	if vm.h.opts.UpstreamFilter {
+		return vm.routerDo(req)
+	}
 	s, err := vm.Start(req)
 	if err != nil || s.ended {
 		return s, err
@@ -517,7 +529,11 @@ func (s *Stream) end() error {
 	if vm.failed != nil {
 		return nil
 	}
-	for _, cb := range []string{"proxy_on_log", "proxy_on_done", "proxy_on_delete"} {
+	cbs := []string{"proxy_on_log", "proxy_on_done", "proxy_on_delete"}
+	if s.upstreamFilter {
+		cbs = cbs[1:] // only the downstream filter manager logs
+	}
+	for _, cb := range cbs {
 		if _, err := vm.call(s.id, cb, uint64(s.id)); err != nil {
 			return err
 		}

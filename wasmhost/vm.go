@@ -50,6 +50,8 @@ type VM struct {
 	logs         []Log
 	callResp     *callResponse
 	configOK     bool
+	// attempt is the router attempt being opened (upstream-filter mode).
+	attempt int
 }
 
 // rootState is one root context of a VM: its timer and its streams. A

@@ -61,6 +61,15 @@ func (f *FakeHost) GetProperty(path ...string) ([]byte, error) {
 	return []byte(v), nil
 }
 
+// SetProperty implements abi.Host: it stores the value as a property.
+func (f *FakeHost) SetProperty(path string, value []byte) error {
+	if f.Properties == nil {
+		f.Properties = map[string]string{}
+	}
+	f.Properties[path] = string(value)
+	return nil
+}
+
 // GetHeaders implements abi.Host.
 func (f *FakeHost) GetHeaders(m abi.MapType) ([]abi.HeaderPair, error) {
 	h := f.headerMap(m)
