@@ -174,7 +174,9 @@ func emulatorRequest(domain string, st step) wasmhost.Request {
 	if st.shape != nil {
 		headers = append(headers, wasmhost.Pair{mockllm.ShapeHeader, shapeHeader(st.shape)})
 	}
-	headers = append(headers, st.headers...)
+	for _, h := range st.headers { // a step's header replaces a default one
+		headers = append(removePair(headers, h[0]), h)
+	}
 	return wasmhost.Request{Headers: headers, Body: []byte(st.body), Chunks: st.chunks, Trailers: st.trailers,
 		Route: orDefault(st.route, "chat"), Cluster: routeCluster(st.route), ClientLeavesMidResponse: st.leave}
 }
@@ -223,6 +225,17 @@ func emulatorAnswer(h *wasmhost.Host, s *wasmhost.Stream, st step, beh *behaviou
 		}
 	}
 	return s.Respond(toReply(a))
+}
+
+// removePair drops every header named name.
+func removePair(headers []wasmhost.Pair, name string) []wasmhost.Pair {
+	out := headers[:0:0]
+	for _, h := range headers {
+		if !strings.EqualFold(h[0], name) {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 func orDefault(s, def string) string {
@@ -375,8 +388,8 @@ func envoyRequest(t *testing.T, listen, domain string, st step) outcome {
 	if st.shape != nil {
 		req.Header.Set(mockllm.ShapeHeader, shapeHeader(st.shape))
 	}
-	for _, h := range st.headers {
-		req.Header.Add(h[0], h[1])
+	for _, h := range st.headers { // a step's header replaces a default one
+		req.Header.Set(h[0], h[1])
 	}
 	if st.trailers != nil {
 		req.Trailer = http.Header{}

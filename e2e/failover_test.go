@@ -70,8 +70,8 @@ func TestEnvoy_401DemotesAtOnceAndProbeRestores(t *testing.T) {
 		}
 	}
 	require.NotNil(t, probe, "the restoring probe reached the provider through the route's cluster")
-	require.Equal(t, "/v1/models", probe.Path, "a revoked key is probed with the free model list")
-	require.Equal(t, "GET", probe.Method)
+	require.Equal(t, "/v1/chat/completions", probe.Path, "probed with healthCheckModel (issue 20 B6)")
+	require.Equal(t, "probe-model", probe.Model, "healthCheckModel gpt-3, mapped")
 	after := time.Now()
 	e.load(60, 4)
 	require.Greater(t, e.mock.Count(tokens[0], false, after), 5, "the restored token serves again")
@@ -126,11 +126,11 @@ func TestEnvoy_MetricsAreBoundedAndNothingLeaksATokenString(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, names, "the plugin's stats appear in /stats/prometheus")
-	bounded := regexp.MustCompile(`^tokenfailover_e2e_(token[0-2]_[a-z_]+|available_tokens|lease_changes|all_tokens_down|retries|probes_not_sent|model_unmapped|requests_refused)(\{.*\})?$`)
+	bounded := regexp.MustCompile(`^tokenfailover_e2e_(token[0-2]_[a-z_]+|available_tokens|lease_changes|all_tokens_down|retries|probes_not_sent|model_unmapped|requests_refused|requests_rerouted)(\{.*\})?$`)
 	for _, n := range names {
 		require.Regexp(t, bounded, n)
 	}
-	require.LessOrEqual(t, len(names), 7+3*10, "a fixed set per pool and token")
+	require.LessOrEqual(t, len(names), 8+3*10, "a fixed set per pool and token")
 	stats, err := e.envoy.AdminGet("/stats")
 	require.NoError(t, err)
 	for _, where := range []struct{ name, text string }{{"log", e.envoy.Log()}, {"stats", stats}, {"prometheus", prom}} {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -58,19 +59,25 @@ func deploy(t *testing.T, template, wasm, config string, clusters map[string]int
 	}
 	e, err := envoyrun.Start(o)
 	d.envoy = e
+	d.stopOnCleanup(t)
+	require.NoError(t, err)
+	return d
+}
+
+// stopOnCleanup stops Envoy (showing its log when the test failed) and the
+// mocks when the test ends.
+func (d *deployment) stopOnCleanup(t *testing.T) {
 	t.Cleanup(func() {
-		if e != nil {
-			_ = e.Stop()
+		if d.envoy != nil {
+			_ = d.envoy.Stop()
 			if t.Failed() {
-				t.Logf("Envoy log (%s):\n%s", e.LogPath, e.Tail(120))
+				t.Logf("Envoy log (%s):\n%s", d.envoy.LogPath, d.envoy.Tail(120))
 			}
 		}
 		for _, m := range d.mocks {
 			_ = m.Close()
 		}
 	})
-	require.NoError(t, err)
-	return d
 }
 
 // send posts a chat body to path with the given Host and extra headers;
@@ -159,4 +166,46 @@ func TestEnvoy_HeaderWriteReroutes(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestEnvoyUpstream_AttemptsAsTheEmulatorPlays checks in real Envoy what
+// the emulator's router plays (wasmhost TestRouter_UpstreamFilterAttempts):
+// with the trace module as the cluster's upstream filter and nothing
+// listening upstream, the router tries three times; each attempt starts
+// from the headers the last one left; no attempt gets on_log; each ends
+// with empty details (URX on the last) and the refused connection as its
+// transport failure.
+func TestEnvoyUpstream_AttemptsAsTheEmulatorPlays(t *testing.T) {
+	wasm, err := wasmhost.TestModule("trace")
+	require.NoError(t, err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := l.Addr().String()
+	require.NoError(t, l.Close())
+	e, err := envoyrun.Start(envoyrun.Options{Bin: envoyBinary(t), Wasm: wasm, Upstream: dead, Template: "envoy-upstream.yaml",
+		Concurrency: 1})
+	t.Cleanup(func() {
+		if e != nil {
+			_ = e.Stop()
+			if t.Failed() {
+				t.Logf("Envoy log:\n%s", e.Tail(80))
+			}
+		}
+	})
+	require.NoError(t, err)
+	d := &deployment{envoy: e, c: &http.Client{Timeout: 20 * time.Second}}
+	status, _ := d.send(t, "llm", "/v1/chat/completions")
+	require.Equal(t, 503, status)
+	var log string
+	eventually(t, 3*time.Second, "three attempts' ends in the log", func() bool {
+		log = e.Log()
+		return strings.Count(log, "done details=") == 3
+	})
+	for _, mark := range []string{`mark=""`, `mark="x"`, `mark="xx"`} {
+		require.Contains(t, log, "request_headers false "+mark)
+	}
+	require.Equal(t, 2, strings.Count(log, `done details="" flags=0x0`))
+	require.Equal(t, 1, strings.Count(log, `done details="" flags=0x8000`))
+	require.NotRegexp(t, `trace \d+ log\n`, log, "an upstream filter gets no on_log")
+	require.Equal(t, 3, strings.Count(log, `upstream.transport_failure_reason="delayed connect error: Connection refused"`))
 }

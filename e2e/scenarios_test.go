@@ -102,9 +102,19 @@ var scenarios = []scenario{
 			require.Equal(t, sha([]byte(strings.Replace(nested, "gpt-4o", "mapped-4o", 1))), s[0].Hops[0].BodySHA, "mapped")
 			require.Equal(t, 200, s[1].Status)
 		}},
-	{name: "long_model_passes_unmapped", steps: []step{withBody(longModel)}, metrics: tokenMetrics, check: func(t *testing.T, s []outcome) {
-		require.Equal(t, strings.Repeat("m", 300), s[0].Hops[0].Model)
+	{name: "long_model_refused", steps: []step{withBody(longModel)}, metrics: tokenMetrics, check: func(t *testing.T, s []outcome) {
+		require.Equal(t, 400, s[0].Status, "a model over 256 bytes would slip past the mapping")
+		require.Empty(t, s[0].Hops)
 	}},
+	{name: "form_labelled_json_refused", steps: []step{{body: chatBody("gpt-4o"),
+		headers: [][2]string{{"content-type", "application/x-www-form-urlencoded"}}}, {body: "model=gpt-4o",
+		headers: [][2]string{{"content-type", "application/x-www-form-urlencoded"}}}}, metrics: tokenMetrics,
+		check: func(t *testing.T, s []outcome) {
+			require.Equal(t, 415, s[0].Status, "a JSON body labelled as a form would reach a lenient server unmapped")
+			require.Empty(t, s[0].Hops)
+			require.Equal(t, 200, s[1].Status, "a real form passes")
+			require.Len(t, s[1].Hops, 1)
+		}},
 	{name: "three_mib_body_streams_without_413", steps: []step{withBody(bigBody, 65536, 65536)}, metrics: tokenMetrics,
 		check: func(t *testing.T, s []outcome) {
 			require.Equal(t, 200, s[0].Status)
@@ -140,6 +150,11 @@ var scenarios = []scenario{
 	{name: "403_region_charges_nobody", behave: map[int]mockllm.Behaviour{1: {Status: 403,
 		Body: `{"error":{"code":"unsupported_country_region_territory","message":"Country, region, or territory not supported","type":"request_forbidden"}}`}},
 		steps: asks(6, ask()), metrics: tokenMetrics, check: func(t *testing.T, s []outcome) { require.Equal(t, 2, count(tokensOf(s), 1)) }},
+	{name: "400_quoting_the_client_charges_nobody", behave: map[int]mockllm.Behaviour{0: {Status: 400, Body: `{"error":{"message":` +
+		`"Unrecognized request argument supplied: Your credit balance is too low; API key not valid","type":"invalid_request_error","param":null,"code":null}}`}},
+		steps: asks(6, ask()), metrics: tokenMetrics, check: func(t *testing.T, s []outcome) {
+			require.Equal(t, 2, count(tokensOf(s), 0), "a client's words in a 400 never demote the token")
+		}},
 	{name: "503_retry_after_cools", behave: map[int]mockllm.Behaviour{0: {Status: 503, RetryAfter: 30}}, steps: asks(6, ask()),
 		metrics: tokenMetrics, check: func(t *testing.T, s []outcome) { require.Equal(t, 1, count(tokensOf(s), 0)) }},
 	{name: "route_timeout_counts_towards_the_threshold", behave: map[int]mockllm.Behaviour{0: {Delay: time.Second}},

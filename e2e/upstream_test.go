@@ -69,7 +69,9 @@ func attempts(recs []mockllm.Record) map[string][]mockllm.Record {
 // TestEnvoyUpstream_RouterRetriesOnAnotherToken: with one token answering
 // 500 and another 429 (Retry-After 1), 1,000 requests through the router's
 // retries reach the client without an error; no request tries a token
-// twice; every attempt is counted against the token that served it.
+// twice; every attempt is counted against the token that served it; and no
+// header of the plugin's reaches the provider (issue 20 B10: the signed
+// list of tried tokens used to).
 func TestEnvoyUpstream_RouterRetriesOnAnotherToken(t *testing.T) {
 	e := setupUpstream(t, upstreamConfig(""))
 	e.mock.Set(tokens[0], mockllm.Behaviour{Status: 500})
@@ -80,7 +82,7 @@ func TestEnvoyUpstream_RouterRetriesOnAnotherToken(t *testing.T) {
 			if recs[len(recs)-1].Status != 200 {
 				var path []string
 				for _, r := range recs {
-					path = append(path, fmt.Sprintf("%s:%d:%s", r.Token[len(r.Token)-4:], r.Status, r.Header.Get("x-token-failover-tried")))
+					path = append(path, fmt.Sprintf("%s:%d", r.Token[len(r.Token)-4:], r.Status))
 				}
 				t.Logf("request %s: %v", id, path)
 			}
@@ -99,6 +101,11 @@ func TestEnvoyUpstream_RouterRetriesOnAnotherToken(t *testing.T) {
 		}
 	}
 	require.Positive(t, retried)
+	for _, r := range e.mock.Records() {
+		for k := range r.Header {
+			require.False(t, strings.HasPrefix(strings.ToLower(k), "x-token-failover"), "internal header %s reached the provider", k)
+		}
+	}
 	time.Sleep(1200 * time.Millisecond) // request counters flush on the tick
 	live := map[string]int{}
 	for _, r := range e.mock.Records() {
@@ -244,6 +251,31 @@ func TestEnvoyUpstream_ProbesKeepTheirTokenAndHeadersCannotBeForged(t *testing.T
 	}
 	sort.Strings(got)
 	require.Equal(t, []string{tokens[0], tokens[1], tokens[2]}, got, fmt.Sprintf("forged headers steered tokens: %v", got))
+}
+
+// TestEnvoy_ResetsCountInBothModes (issue 20 B4): a token whose provider
+// closes the connection before answering is charged and demoted in the
+// default mode and, through the router's retries, in mode: upstream, where
+// an attempt that ends without an answer shows the filter no response and
+// no details (before, upstream mode dropped it and never demoted the key).
+func TestEnvoy_ResetsCountInBothModes(t *testing.T) {
+	for _, mode := range []string{"downstream", "upstream"} {
+		t.Run(mode, func(t *testing.T) {
+			var e *env
+			if mode == "upstream" {
+				e = setupUpstream(t, upstreamConfig(""))
+			} else {
+				e = setup(t, pluginConfig(""))
+			}
+			e.mock.Set(tokens[2], mockllm.Behaviour{Reset: true})
+			eventually(t, 15*time.Second, "token 2 demoted", func() bool {
+				e.load(6, 2)
+				return e.stat(t, tokenStat(2, "demotions")) == 1
+			})
+			require.GreaterOrEqual(t, e.stat(t, tokenStat(2, "failures_upstream")), int64(3), "failureThreshold resets counted")
+			require.Zero(t, e.stat(t, tokenStat(0, "failures_upstream"))+e.stat(t, tokenStat(1, "failures_upstream")))
+		})
+	}
 }
 
 // TestEnvoyUpstream_OneRetryLatency prints what one router retry adds to a

@@ -88,8 +88,3 @@ type Pool struct {
 func NewPool(n int) Pool {
 	return Pool{Tokens: make([]Token, n)}
 }
-
-// Clone returns a deep copy, so a transition never mutates a cached value.
-func (p Pool) Clone() Pool {
-	return Pool{Tokens: append([]Token(nil), p.Tokens...), Cluster: p.Cluster}
-}

@@ -11,6 +11,10 @@ package modelscan
 //	first member only          56-88 ns 196-283 ns, any size
 //	encoding/json token walk   9400-12600 ns/KiB natively
 //
+// A leading model member in a small body (BenchmarkScanner_ModelValue,
+// native/wasm ns): "gpt-4o-mini" 76/360, a 60-byte id 135/540, the same id
+// all \u00XX escapes 1070/3460, 256 bytes so escaped 4240/13280.
+//
 // Adversarial 1 MiB bodies (native/wasm ns per KiB): an escape every other
 // byte 449/1098, deep nesting 543/1223, six-byte top-level members
 // 1078/3414, a base64 string 25/259.
@@ -114,6 +118,30 @@ func BenchmarkScanner_FirstMember(b *testing.B) {
 	for _, sz := range benchSizes {
 		b.Run(sz.name, func(b *testing.B) {
 			body := chatBody(sz.size, true)
+			var s Scanner
+			b.ReportAllocs()
+			for b.Loop() {
+				s.Reset()
+				if _, _, ok := s.Feed(body); !ok {
+					b.Fatal("no model")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkScanner_ModelValue finds a leading model member in a small body,
+// by the model's length and spelling: the cost of decoding the value as it
+// streams (before the decoded bound, a 60-byte escaped id was TooLong).
+func BenchmarkScanner_ModelValue(b *testing.B) {
+	for _, tc := range []struct{ name, value string }{
+		{"short", `"gpt-4o-mini"`},
+		{"60-bytes", `"` + modelID(60) + `"`},
+		{"60-bytes-escaped", `"` + escapeAll(modelID(60)) + `"`},
+		{"256-bytes-escaped", `"` + escapeAll(modelID(MaxModelBytes)) + `"`},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			body := []byte(`{"model":` + tc.value + `,"messages":[]}`)
 			var s Scanner
 			b.ReportAllocs()
 			for b.Loop() {

@@ -24,7 +24,7 @@ func ExampleScanner() {
 			fmt.Printf("keep the body from %d on\n", start)
 		}
 	}
-	fmt.Println(s.End())
+	fmt.Println(s.State())
 	// Output:
 	// model "gpt-4o-mini" at [9, 22)
 	// keep the body from 75 on

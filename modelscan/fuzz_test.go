@@ -39,11 +39,11 @@ func jsonModels(t testing.TB, body []byte) (members []Member, isObject bool) {
 			continue
 		}
 		m := Member{Start: int64(start), End: int64(end), String: raw[0] == '"', ExactKey: key == "model"}
-		switch {
-		case m.String && len(raw) > MaxValueBytes:
-			m.TooLong = true
-		case m.String:
+		if m.String {
 			require.NoError(t, json.Unmarshal(raw, &m.Value))
+			if len(m.Value) > MaxModelBytes {
+				m.Value, m.TooLong = "", true
+			}
 		}
 		members = append(members, m)
 	}
@@ -70,16 +70,27 @@ func randomChunks(body []byte, seed uint64) [][]byte {
 	return chunks
 }
 
-// checkMembers checks what holds for every member of every body.
+// checkMembers checks what holds for every member of every body: a string
+// value is decoded as one unquote of its whole raw text decodes it, whatever
+// the chunks, and a raw text past MaxModelRawBytes is always TooLong.
 func checkMembers(t testing.TB, body []byte, members []Member) {
 	for _, m := range members {
 		require.True(t, 0 <= m.Start && m.Start < m.End && m.End <= int64(len(body)))
 		raw := body[m.Start:m.End]
 		require.Equal(t, raw[0] == '"', m.String)
-		require.Equal(t, m.String && len(raw) > MaxValueBytes, m.TooLong)
-		if !m.String || m.TooLong || m.BadEscape {
-			require.Empty(t, m.Value)
+		want := Member{Start: m.Start, End: m.End, String: m.String, ExactKey: m.ExactKey}
+		if m.String {
+			v, _, ok := unquote(nil, raw[1:len(raw)-1], true, MaxModelBytes)
+			switch {
+			case len(raw) > MaxModelRawBytes || len(v) > MaxModelBytes:
+				want.TooLong = true
+			case !ok:
+				want.BadEscape = true
+			default:
+				want.Value = string(v)
+			}
 		}
+		require.Equal(t, want, m)
 	}
 }
 

@@ -3,6 +3,7 @@ package modelscan
 import (
 	"bytes"
 	"fmt"
+	"strings"
 )
 
 // genObject turns arbitrary bytes into a JSON object that encoding/json
@@ -81,7 +82,7 @@ func (g *gen) value(depth int) {
 	case 4:
 		g.out.WriteString([]string{"true", "false", "null"}[g.pick(3)])
 	case 5:
-		g.out.WriteString([]string{`"` + string(bytes.Repeat([]byte("x"), 300)) + `"`, "[]", "{}", `"]}"`}[g.pick(4)])
+		g.out.WriteString(genFixed[g.pick(len(genFixed))])
 	case 6:
 		g.object(depth + 1)
 	case 7:
@@ -95,6 +96,19 @@ func (g *gen) value(depth int) {
 		}
 		g.out.WriteByte(']')
 	}
+}
+
+// genFixed are whole values: empty ones, brackets in a string, and strings
+// on either side of the decoded bound MaxModelBytes, plain or with the
+// longest spellings (\u00XX, surrogate pairs).
+var genFixed = []string{
+	"[]", "{}", `"]}"`, `"` + strings.Repeat("x", 300) + `"`,
+	`"` + strings.Repeat("x", MaxModelBytes) + `"`,
+	`"` + strings.Repeat(`\u0078`, MaxModelBytes) + `"`,
+	`"` + strings.Repeat(`\u0078`, MaxModelBytes+1) + `"`,
+	`"` + strings.Repeat(`\ud83d\ude00`, MaxModelBytes/4) + `"`,
+	`"` + strings.Repeat(`\ud83d\ude00`, MaxModelBytes/4) + `x"`,
+	`"` + strings.Repeat(mixRaw, MaxModelBytes/len(mixText)) + `"`,
 }
 
 // genPieces are the pieces strings are made of: plain and non-ASCII text,

@@ -50,15 +50,16 @@ type Member struct {
 	// String is true when the value is a JSON string; false for numbers,
 	// literals, objects and arrays.
 	String bool
-	// Value is the decoded string when String and the raw value is at most
-	// MaxValueBytes long and has no bad escape. Decoding follows Go's
-	// encoding/json: invalid UTF-8 and unpaired surrogates become U+FFFD;
-	// control characters are kept as they are.
+	// Value is the decoded string when String, it decodes to at most
+	// MaxModelBytes (however it is escaped) and it has no bad escape.
+	// Decoding follows Go's encoding/json: invalid UTF-8 and unpaired
+	// surrogates become U+FFFD; control characters are kept.
 	Value string
-	// TooLong is true for a string value longer than MaxValueBytes (raw,
-	// quotes included); Value is then empty.
+	// TooLong is true for a string value whose raw text (quotes included)
+	// is longer than MaxModelRawBytes, or whose decoded text grows past
+	// MaxModelBytes before any bad escape; Value is then empty.
 	TooLong bool
-	// BadEscape is true for a string value of at most MaxValueBytes with an
+	// BadEscape is true for a string value that is not TooLong and has an
 	// unknown escape or a \u not followed by four hex digits; Value is then
 	// empty. Every standard parser rejects such a value.
 	BadEscape bool

@@ -1,13 +1,29 @@
 package modelscan
 
-// MaxValueBytes is the longest raw string value (quotes included) that Feed
-// decodes into Member.Value; a longer one is reported TooLong. No model name
-// comes near it, and it bounds the Scanner's buffer.
-const MaxValueBytes = 256
+import "unicode/utf8"
+
+// MaxModelBytes is the longest decoded model name, in UTF-8 bytes, that Feed
+// returns in Member.Value; a longer string value is reported TooLong. Real
+// model ids (an organisation/name path, a Fireworks accounts/... path, a
+// cloud ARN) stay under about 128 bytes, so 256 leaves twice that; it also
+// sizes the decode buffer every in-flight request carries in its Scanner.
+const MaxModelBytes = 256
+
+// MaxModelRawBytes is the longest raw string value (quotes included) that
+// can decode to MaxModelBytes: six bytes of \u00XX escape per decoded byte
+// is the most any spelling takes (a surrogate pair is twelve bytes for four).
+// A longer raw value is TooLong whatever it holds, so a caller that holds a
+// pending model value back to rewrite it need hold no more than this.
+const MaxModelRawBytes = 6*MaxModelBytes + 2
 
 // maxKeyRaw is the longest raw key text (quotes excluded) that can decode to
 // "model": five \uXXXX escapes. A longer key is not a model key.
 const maxKeyRaw = 30
+
+// maxPartial is the most raw bytes of a model value that wait for the next
+// chunk: a high surrogate's \uXXXX and five bytes of what follows it, which
+// decide whether it is half of a pair.
+const maxPartial = 11
 
 // phase is where the Scanner is in the top-level object's grammar.
 type phase uint8
@@ -32,12 +48,13 @@ const (
 // for concurrent use.
 type Scanner struct {
 	cursor
-	key [maxKeyRaw]byte     // the current key's first raw bytes
-	val [MaxValueBytes]byte // the current model value's first raw bytes
+	key  [maxKeyRaw]byte                   // the current key's first raw bytes
+	part [maxPartial]byte                  // the model value's raw bytes a chunk cut short
+	val  [MaxModelBytes + utf8.UTFMax]byte // the model value's text decoded so far
 }
 
 // cursor is the part of a Scanner that Reset clears; the buffers' contents
-// only count up to keyLen and valLen.
+// only count up to keyLen, partLen and valLen.
 type cursor struct {
 	off     int64 // bytes consumed, from the start of the body
 	depth   int64 // open brackets of a nested value; cannot overflow on a body
@@ -49,8 +66,12 @@ type cursor struct {
 	model   bool  // the current member's key is model ignoring ASCII case
 	exact   bool  // ... and exactly "model"
 	pending bool  // a model value has started and not ended
+	bad     bool  // the model value has a bad escape: decoding stopped there
 	keyLen  uint8 // raw key bytes in key; maxKeyRaw+1 once too long
-	valLen  int   // raw value bytes in val (at most MaxValueBytes)
+	partLen uint8 // raw value bytes in part
+	// valLen counts decoded value bytes in val; past MaxModelBytes the
+	// value is too long and decoding stopped.
+	valLen uint16
 }
 
 // Reset makes s ready for a new body, as the zero value.
@@ -67,28 +88,14 @@ func (s *Scanner) Offset() int64 { return s.off }
 
 // Pending reports that a model member's value has started (its first byte was
 // consumed) and has not ended: the caller must keep the body from start on to
-// rewrite it. A number or literal ends only at the byte after it, so it stays
-// pending until that byte is fed.
+// rewrite it, though only while Offset()-start is at most MaxModelRawBytes,
+// as a longer string value is TooLong. A number or literal ends only at the
+// byte after it, so it stays pending until that byte is fed.
 func (s *Scanner) Pending() (start int64, ok bool) {
 	if s.pending {
 		return s.start, true
 	}
 	return 0, false
-}
-
-// End tells s that the body has ended and returns the final state. A body
-// that ended while Scanning becomes NotObject when no '{' was seen (empty or
-// whitespace only) and Invalid otherwise (truncated: a pending model value
-// is dropped). Other states stay as they are.
-func (s *Scanner) End() State {
-	if s.state == Scanning {
-		s.state = Invalid
-		if s.phase <= phBOM2 {
-			s.state = NotObject
-		}
-		s.pending = false
-	}
-	return s.state
 }
 
 // Feed scans chunk, the next bytes of the body. It stops right after the
@@ -255,16 +262,14 @@ func (s *Scanner) scan(b []byte) (int, Member, bool) {
 			}
 			c := b[i]
 			if s.model {
-				s.pending, s.start, s.valLen = true, s.off+int64(i), 0
+				s.pending, s.start = true, s.off+int64(i)
+				s.bad, s.partLen, s.valLen = false, 0, 0
 			}
 			switch c {
 			case ',', '}', ']', ':':
 				return s.stop(Invalid, i), Member{}, false
 			case '"':
 				s.phase, s.inStr = phString, true
-				if s.model {
-					s.val[0], s.valLen = '"', 1
-				}
 				i++
 				continue
 			case '{', '[':
@@ -285,8 +290,12 @@ func (s *Scanner) scan(b []byte) (int, Member, bool) {
 			}
 		case phString:
 			j, closed := s.skip(b, i)
-			if s.pending && s.valLen < MaxValueBytes {
-				s.valLen += copy(s.val[s.valLen:], b[i:j])
+			if s.pending && !s.bad && s.valLen <= MaxModelBytes {
+				seg := b[i:j]
+				if closed {
+					seg = seg[:len(seg)-1] // the closing quote
+				}
+				s.decodeValue(seg, closed)
 			}
 			i = j
 			if closed {
@@ -310,18 +319,19 @@ func (s *Scanner) scan(b []byte) (int, Member, bool) {
 }
 
 // member builds the model member that ends at end and clears the pending
-// state. Decoding the value is the only allocation on Feed's path.
+// state. Copying the decoded value into a string is the only allocation on
+// Feed's path.
 func (s *Scanner) member(end int64, isString bool) Member {
 	m := Member{Start: s.start, End: end, String: isString, ExactKey: s.exact}
 	s.pending, s.model, s.exact = false, false, false
-	if !isString {
-		return m
-	}
-	if end-s.start > MaxValueBytes {
+	switch {
+	case !isString:
+	case end-s.start > MaxModelRawBytes || s.valLen > MaxModelBytes:
 		m.TooLong = true
-		return m
+	case s.bad:
+		m.BadEscape = true
+	default:
+		m.Value = string(s.val[:s.valLen])
 	}
-	v, ok := decode(s.val[1 : s.valLen-1])
-	m.Value, m.BadEscape = v, !ok
 	return m
 }

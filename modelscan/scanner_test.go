@@ -36,7 +36,7 @@ func scanChunks(t testing.TB, chunks [][]byte) result {
 		}
 	}
 	r.State, r.Offset = s.State(), s.Offset()
-	r.Final = s.End()
+	r.Final = end(&s)
 	return r
 }
 
@@ -81,7 +81,7 @@ type scanCase struct {
 func scanCases() []scanCase {
 	deep := strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000)
 	long := strings.Repeat("x", 298)
-	return []scanCase{
+	cases := []scanCase{
 		{name: "model first", body: `{"model":"gpt-4o","messages":[]}`,
 			want: []Member{str(9, `"gpt-4o"`, "gpt-4o")}, state: Complete, final: Complete},
 		{name: "model last", body: `{"messages":[{"role":"user","content":"hi"}],"model":"gpt-4o"}`,
@@ -110,8 +110,8 @@ func scanCases() []scanCase {
 		{name: "too long", body: `{"model":"` + long + `"}`,
 			want:  []Member{{Start: 9, End: 309, String: true, TooLong: true, ExactKey: true}},
 			state: Complete, final: Complete},
-		{name: "longest decoded", body: `{"model":"` + long[:254] + `"}`,
-			want: []Member{str(9, `"`+long[:254]+`"`, long[:254])}, state: Complete, final: Complete},
+		{name: "longest plain", body: `{"model":"` + long[:MaxModelBytes] + `"}`,
+			want: []Member{str(9, `"`+long[:MaxModelBytes]+`"`, long[:MaxModelBytes])}, state: Complete, final: Complete},
 		{name: "NaN and Infinity elsewhere", body: `{"t":NaN,"u":Infinity,"v":-Infinity,"model":"x","w":[NaN,-Infinity]}`,
 			want: []Member{str(44, `"x"`, "x")}, state: Complete, final: Complete},
 		{name: "NaN and Infinity as model", body: `{"model":NaN,"model":-Infinity}`,
@@ -183,6 +183,7 @@ func scanCases() []scanCase {
 		{name: "key not a string", body: `{model:"x"}`, state: Invalid, final: Invalid},
 		{name: "comma first", body: `{,"model":"x"}`, state: Invalid, final: Invalid},
 	}
+	return append(cases, boundCases()...)
 }
 
 func TestScanner_Behaviour(t *testing.T) {
@@ -282,7 +283,7 @@ func TestScanner_EndDropsPending(t *testing.T) {
 	start, ok := s.Pending()
 	require.True(t, ok)
 	require.Equal(t, int64(9), start)
-	require.Equal(t, Invalid, s.End())
+	require.Equal(t, Invalid, end(&s))
 	_, ok = s.Pending()
 	require.False(t, ok)
 }
@@ -320,8 +321,10 @@ func TestScanner_Allocations(t *testing.T) {
 		{name: "no model", body: `{"messages":[{"role":"user","content":"a \"b\" [c]"}],"stream":true}`},
 		{name: "non-string model", body: `{"model":{"a":[1]},"x":1}`},
 		{name: "too long model", body: `{"model":"` + strings.Repeat("x", 300) + `"}`},
+		{name: "too long escaped model", body: `{"model":"` + escapeAll(modelID(MaxModelBytes+1)) + `"}`},
 		{name: "bad escape model", body: `{"model":"\q"}`},
 		{name: "string model decodes once", body: `{"model":"gpt-4o","messages":[]}`, allocs: 1},
+		{name: "escaped model at the bound decodes once", body: `{"model":"` + escapeAll(modelID(MaxModelBytes)) + `"}`, allocs: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -349,4 +352,19 @@ func TestState_String(t *testing.T) {
 	require.Equal(t, "not-utf8", NotUTF8.String())
 	require.Equal(t, "invalid", Invalid.String())
 	require.Equal(t, "unknown", State(99).String())
+}
+
+// end tells s that the body has ended and returns the final state. A body
+// that ended while Scanning becomes NotObject when no '{' was seen (empty or
+// whitespace only) and Invalid otherwise (truncated: a pending model value
+// is dropped). Other states stay as they are.
+func end(s *Scanner) State {
+	if s.state == Scanning {
+		s.state = Invalid
+		if s.phase <= phBOM2 {
+			s.state = NotObject
+		}
+		s.pending = false
+	}
+	return s.state
 }

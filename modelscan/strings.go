@@ -157,100 +157,141 @@ func matchEscapedKey(raw []byte) (model, exact bool) {
 	if len(raw) > maxKeyRaw || bytes.IndexByte(raw, '\\') < 0 {
 		return false, false
 	}
-	var buf [3 * maxKeyRaw]byte
-	k, ok := unquote(buf[:0], raw)
+	var buf [len("model") + utf8.UTFMax]byte
+	k, _, ok := unquote(buf[:0], raw, true, len("model"))
 	if !ok || len(k) != len("model") {
 		return false, false
 	}
 	return matchKey(k)
 }
 
-// decode returns the decoded text of a string value's raw content (quotes
-// excluded), the one allocation of a found member; ok is false for a bad
-// escape. ASCII text without escapes, the usual model name, is copied as it
-// is.
-func decode(raw []byte) (v string, ok bool) {
-	for _, c := range raw {
-		if c == '\\' || c >= utf8.RuneSelf {
-			return decodeSlow(raw)
+// decodeValue decodes seg, the next raw bytes of the model string value
+// (without its closing quote; final when the value ends there), onto val.
+// The bytes of an escape, surrogate pair or UTF-8 sequence that seg cuts
+// short wait in part for the next chunk, so the text never depends on where
+// the body splits. It stops for good at a bad escape or past MaxModelBytes.
+func (s *Scanner) decodeValue(seg []byte, final bool) {
+	if s.partLen == 0 {
+		// The usual model name, plain ASCII, is copied without a call
+		// (dear in the wasm build).
+		j := 0
+		for j < len(seg) && seg[j] < utf8.RuneSelf && seg[j] != '\\' {
+			j++
 		}
+		if j == len(seg) && j <= MaxModelBytes-int(s.valLen) {
+			s.valLen += uint16(copy(s.val[s.valLen:], seg))
+			return
+		}
+	} else {
+		// The waiting bytes and up to maxPartial of seg hold whatever
+		// the waiting bytes began, when seg is that long.
+		var joined [2 * maxPartial]byte
+		n := copy(joined[:], s.part[:s.partLen])
+		k := copy(joined[n:], seg)
+		v, used, ok := unquote(s.val[:s.valLen], joined[:n+k], final && k == len(seg), MaxModelBytes)
+		s.valLen, s.bad = uint16(len(v)), !ok
+		if !ok || len(v) > MaxModelBytes {
+			return
+		}
+		if used < n {
+			// seg, all of it in joined, was too short to finish it.
+			s.partLen = uint8(copy(s.part[:], joined[used:n+k]))
+			return
+		}
+		seg, s.partLen = seg[used-n:], 0
 	}
-	return string(raw), true
+	v, used, ok := unquote(s.val[:s.valLen], seg, final, MaxModelBytes)
+	s.valLen, s.bad = uint16(len(v)), !ok
+	if ok && len(v) <= MaxModelBytes && used < len(seg) {
+		s.partLen = uint8(copy(s.part[:], seg[used:]))
+	}
 }
 
-// decodeSlow is decode's path through unquote, apart so that its buffer is
-// only cleared when it is needed.
-func decodeSlow(raw []byte) (string, bool) {
-	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
-		return string(raw), true
-	}
-	var buf [3 * MaxValueBytes]byte // an invalid byte grows to 3 (U+FFFD)
-	v, ok := unquote(buf[:0], raw)
-	if !ok {
-		return "", false
-	}
-	return string(v), true
-}
-
-// unquote appends the decoded text of a JSON string's raw content (quotes
-// excluded) to dst, as Go's encoding/json decodes it: invalid UTF-8 bytes
-// and unpaired surrogates become U+FFFD, a surrogate pair one rune. Control
-// characters are kept. ok is false for an unknown escape or a \u without
-// four hex digits.
-func unquote(dst, s []byte) (out []byte, ok bool) {
-	for i := 0; i < len(s); {
-		c := s[i]
-		switch {
-		case c == '\\':
-			if i+1 == len(s) {
-				return dst, false
+// unquote appends the decoded text of raw, a JSON string's raw content
+// (quotes excluded) or the next part of it, to dst, as Go's encoding/json
+// decodes it: invalid UTF-8 bytes and unpaired surrogates become U+FFFD, a
+// surrogate pair one rune; control characters are kept. It goes front to
+// back and returns the bytes of raw it decoded; it stops early
+//   - at an unknown escape or a \u without four hex digits: ok is false;
+//   - once dst is longer than limit, which never grows dst when its
+//     capacity is at least limit+utf8.UTFMax;
+//   - unless final (raw runs to the string's end), before an escape, a high
+//     surrogate's possible pair or a UTF-8 sequence that raw cuts short:
+//     at most maxPartial bytes are left.
+func unquote(dst, raw []byte, final bool, limit int) (out []byte, used int, ok bool) {
+	i := 0
+	for i < len(raw) && len(dst) <= limit {
+		c := raw[i]
+		if c < utf8.RuneSelf && c != '\\' {
+			// A run of plain ASCII, the usual model name, at once.
+			j := i + 1
+			for j < len(raw) && raw[j] < utf8.RuneSelf && raw[j] != '\\' {
+				j++
 			}
-			switch e := s[i+1]; e {
-			case '"', '\\', '/':
-				dst = append(dst, e)
-			case 'b':
-				dst = append(dst, '\b')
-			case 'f':
-				dst = append(dst, '\f')
-			case 'n':
-				dst = append(dst, '\n')
-			case 'r':
-				dst = append(dst, '\r')
-			case 't':
-				dst = append(dst, '\t')
-			case 'u':
-				r := u4(s[i:])
-				if r < 0 {
-					return dst, false
-				}
-				i += 6
-				if utf16.IsSurrogate(r) {
-					// A pair only when a low surrogate follows;
-					// otherwise U+FFFD and the next escape is
-					// decoded on its own.
-					if d := utf16.DecodeRune(r, u4(s[i:])); d != utf8.RuneError {
-						dst = utf8.AppendRune(dst, d)
-						i += 6
-						continue
-					}
-					r = utf8.RuneError
-				}
-				dst = utf8.AppendRune(dst, r)
-				continue
-			default:
-				return dst, false
+			j = min(j, i+limit+1-len(dst))
+			dst = append(dst, raw[i:j]...)
+			i = j
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			if !final && !utf8.FullRune(raw[i:]) {
+				return dst, i, true
 			}
-			i += 2
-		case c < utf8.RuneSelf:
-			dst = append(dst, c)
-			i++
-		default:
-			r, size := utf8.DecodeRune(s[i:])
+			r, size := utf8.DecodeRune(raw[i:])
 			dst = utf8.AppendRune(dst, r)
 			i += size
+			continue
 		}
+		if i+1 == len(raw) {
+			// Only a chunk can end after a backslash: final raw
+			// ending so would have escaped its closing quote.
+			return dst, i, !final
+		}
+		switch e := raw[i+1]; e {
+		case '"', '\\', '/':
+			dst = append(dst, e)
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			if !final && len(raw)-i < 6 {
+				return dst, i, true
+			}
+			r := u4(raw[i:])
+			if r < 0 {
+				return dst, i, false
+			}
+			if utf16.IsSurrogate(r) {
+				// A pair only when a low surrogate follows;
+				// otherwise U+FFFD and the next escape is
+				// decoded on its own. Only a high surrogate
+				// looks at the next six bytes.
+				if r < 0xDC00 && !final && len(raw)-i < 12 {
+					return dst, i, true
+				}
+				if d := utf16.DecodeRune(r, u4(raw[i+6:])); d != utf8.RuneError {
+					dst = utf8.AppendRune(dst, d)
+					i += 12
+					continue
+				}
+				r = utf8.RuneError
+			}
+			dst = utf8.AppendRune(dst, r)
+			i += 6
+			continue
+		default:
+			return dst, i, false
+		}
+		i += 2
 	}
-	return dst, true
+	return dst, i, true
 }
 
 // u4 decodes the \uXXXX escape at the start of s, or returns -1.
@@ -258,19 +299,27 @@ func u4(s []byte) rune {
 	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
 		return -1
 	}
-	var r rune
-	for _, c := range s[2:6] {
+	a, b, c, d := hexValue[s[2]], hexValue[s[3]], hexValue[s[4]], hexValue[s[5]]
+	if a|b|c|d < 0 {
+		return -1
+	}
+	return rune(a)<<12 | rune(b)<<8 | rune(c)<<4 | rune(d)
+}
+
+// hexValue is each hex digit's value, and -1 for every other byte: a table,
+// because decoding \u00XX model names spends most of its time here.
+var hexValue = func() (t [256]int8) {
+	for c := range t {
 		switch {
 		case '0' <= c && c <= '9':
-			c -= '0'
+			t[c] = int8(c - '0')
 		case 'a' <= c && c <= 'f':
-			c -= 'a' - 10
+			t[c] = int8(c - 'a' + 10)
 		case 'A' <= c && c <= 'F':
-			c -= 'A' - 10
+			t[c] = int8(c - 'A' + 10)
 		default:
-			return -1
+			t[c] = -1
 		}
-		r = r<<4 | rune(c)
 	}
-	return r
-}
+	return t
+}()

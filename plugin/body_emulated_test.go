@@ -2,6 +2,7 @@ package plugin_test
 
 import (
 	"bytes"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,17 +98,108 @@ func TestBody_SecondModelKeyIsRefused(t *testing.T) {
 	}
 }
 
-// TestBody_LongModelPassesUnmapped: a model longer than 256 bytes is left as
-// sent (mapping never looks at it), counted, and costs no regex time.
-func TestBody_LongModelPassesUnmapped(t *testing.T) {
-	long := strings.Repeat("g", 900<<10)
-	body := `{"model":"` + long + `","messages":[]}`
-	p := newProvider("tok-body-0001")
-	h := start(t, `provider: {type: openai, id: body, apiTokens: [tok-body-0001], modelMapping: {"~^(g+)+$": x, "*": y}}`, p,
-		func(o *wasmhost.Options) { o.Workers = 1 })
-	s := do(t, h.Workers()[0], chatRequest(body, 64<<10))
-	require.True(t, string(s.Upstream.Body) == body, "the model passes unmapped")
-	require.Equal(t, uint64(1), h.MetricValue("tokenfailover.body.model_unmapped"))
+// TestBody_LongModelIsRefused (issue 20 B7a): a model decoding to more
+// than 256 bytes is refused with a 400 instead of passing unmapped, and
+// costs no regex time; a long model spelled with \u escapes is bounded by
+// what it decodes to, so one of 43 to 256 characters is mapped (before, a
+// raw length over 256 bytes let it pass unmapped).
+func TestBody_LongModelIsRefused(t *testing.T) {
+	escaped := func(s string) string {
+		var b strings.Builder
+		for _, r := range s {
+			fmt.Fprintf(&b, "\\u%04x", r)
+		}
+		return b.String()
+	}
+	name43 := "accounts/fireworks/models/llama-v3p1-405b-x" // 43 characters
+	require.Len(t, name43, 43)
+	tests := []struct {
+		name, model string
+		status      int
+		sent        string // the model as it reached the provider
+	}{
+		{"escaped 43 characters is mapped", escaped(name43), 200, "y"},
+		{"escaped 256 characters is mapped", escaped(strings.Repeat("m", 256)), 200, "y"},
+		{"escaped 257 characters is refused", escaped(strings.Repeat("m", 257)), 400, ""},
+		{"900 KiB is refused", strings.Repeat("g", 900<<10), 400, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"model":"` + tc.model + `","messages":[]}`
+			p := newProvider("tok-body-0001")
+			h := start(t, `provider: {type: openai, id: body, apiTokens: [tok-body-0001], modelMapping: {"~^(g+)+$": x, "*": y}}`, p,
+				func(o *wasmhost.Options) { o.Workers = 1 })
+			s, err := h.Workers()[0].Start(chatRequest(body, 64<<10))
+			require.NoError(t, err)
+			if tc.status == 400 {
+				require.True(t, s.Ended())
+				require.Equal(t, 400, s.Response.Status)
+				require.Contains(t, string(s.Response.Body), "longer than 256 bytes")
+				if s.Upstream != nil {
+					require.False(t, s.Upstream.Complete, "the provider never gets the whole request")
+				}
+				require.Equal(t, uint64(1), h.MetricValue("tokenfailover.body.requests_refused"))
+				return
+			}
+			require.NoError(t, s.Respond(wasmhost.OK()))
+			require.Equal(t, `{"model":"`+tc.sent+`","messages":[]}`, string(s.Upstream.Body))
+		})
+	}
+}
+
+// TestBody_EveryContentTypeIsRead (issue 20 B7b): a body is read for its
+// model whatever its content type. A JSON-labelled (or unlabelled, or
+// text/plain) body is mapped; a form-labelled one keeps its bytes and
+// content-length, so one that is really a JSON object whose model the
+// mapping would change is refused with a 415 (before, it went upstream
+// unmapped, and a server that ignores the content type read its model); a
+// real form or multipart body passes untouched.
+func TestBody_EveryContentTypeIsRead(t *testing.T) {
+	jsonBody := `{"model":"gpt-4o","messages":[]}`
+	tests := []struct {
+		name, contentType, body string
+		status                  int
+		sent                    string
+	}{
+		{"json is mapped", "application/json", jsonBody, 200, `{"model":"mapped-4o","messages":[]}`},
+		{"text/plain JSON is mapped", "text/plain", jsonBody, 200, `{"model":"mapped-4o","messages":[]}`},
+		{"form-labelled JSON is refused", "application/x-www-form-urlencoded", jsonBody, 415, ""},
+		{"multipart-labelled JSON is refused", "multipart/form-data; boundary=x", jsonBody, 415, ""},
+		{"form-labelled JSON with an unmapped model passes", "application/x-www-form-urlencoded",
+			`{"model":"unlisted","messages":[]}`, 200, `{"model":"unlisted","messages":[]}`},
+		{"a real form passes", "application/x-www-form-urlencoded", "model=gpt-4o&x=1", 200, "model=gpt-4o&x=1"},
+		{"a real multipart body passes", "multipart/form-data; boundary=x",
+			"--x\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ngpt-4o\r\n--x--\r\n", 200,
+			"--x\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ngpt-4o\r\n--x--\r\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newProvider("tok-body-0001")
+			h := start(t, `provider: {type: openai, id: body, apiTokens: [tok-body-0001], modelMapping: {"gpt-4o": mapped-4o}}`, p,
+				func(o *wasmhost.Options) { o.Workers = 1 })
+			req := wasmhost.Request{Headers: []wasmhost.Pair{{":method", "POST"}, {":path", "/v1/chat/completions"},
+				{":authority", "gw"}, {"content-type", tc.contentType}, {"content-length", strconv.Itoa(len(tc.body))}},
+				Body: []byte(tc.body)}
+			s, err := h.Workers()[0].Start(req)
+			require.NoError(t, err)
+			if tc.status != 200 {
+				require.True(t, s.Ended())
+				require.Equal(t, tc.status, s.Response.Status)
+				require.Contains(t, string(s.Response.Body), "send it as application/json")
+				if s.Upstream != nil {
+					require.False(t, s.Upstream.Complete, "the provider never gets the whole request")
+				}
+				return
+			}
+			require.NoError(t, s.Respond(wasmhost.OK()))
+			require.Equal(t, tc.sent, string(s.Upstream.Body))
+			if strings.HasPrefix(tc.contentType, "application/json") || tc.contentType == "text/plain" {
+				require.Empty(t, s.Upstream.Header("content-length"), "a mapped body is framed by Envoy")
+			} else {
+				require.Equal(t, strconv.Itoa(len(tc.body)), s.Upstream.Header("content-length"), "a form keeps its length")
+			}
+		})
+	}
 }
 
 // TestBody_LargeRequestStreamsWithout413: with a mapping, a 3 MiB request

@@ -149,7 +149,7 @@ func runSchedule(t *testing.T, h *wasmhost.Host, env *schedule, seed int64) bool
 	threshold := uint32(1 + rnd.Intn(3))
 	success := uint32(1 + rnd.Intn(2))
 	config := fmt.Sprintf(`provider: {type: openai, apiTokens: [%s], tokenSelection: round-robin,
-  failover: {enabled: true, failureThreshold: %d, successThreshold: %d, healthCheckInterval: 1000}}`,
+  failover: {enabled: true, failureThreshold: %d, successThreshold: %d, healthCheckInterval: 1000, healthCheckModel: m}}`,
 		strings.Join(tokens, ", "), threshold, success)
 	m := &model{tokens: make([]mtoken, 3), threshold: threshold, success: success}
 	p := newProvider(tokens...)

@@ -47,13 +47,17 @@ type poolMetrics struct {
 	retries      metric
 	// probesNotSent counts probes that found no cluster to go through.
 	probesNotSent metric
-	// modelUnmapped counts request bodies whose model was left as sent:
-	// longer than modelscan.MaxValueBytes, or not a string.
+	// modelUnmapped counts request bodies whose model was left as sent
+	// because it is not a string (no server takes it as a model name).
 	modelUnmapped metric
-	// refused counts requests answered 400 because their body could
-	// bypass the mapping (a second top-level model key, not UTF-8 JSON,
-	// an encoded body).
+	// refused counts requests answered 4xx because their body could
+	// bypass the mapping (a second top-level model key, a model over
+	// modelscan.MaxModelBytes, not UTF-8 JSON, an encoded body, a JSON body
+	// labelled as a form).
 	refused metric
+	// rerouted counts answers that came by another route than the one the
+	// client's request matched (see route.go).
+	rerouted metric
 }
 
 // metricName keeps names bounded and Prometheus-safe.
@@ -89,6 +93,7 @@ func newPoolMetrics(host abi.Host, pool string, n int) *poolMetrics {
 	m.probesNotSent = def(abi.MetricCounter, pool, "probes_not_sent")
 	m.modelUnmapped = def(abi.MetricCounter, pool, "model_unmapped")
 	m.refused = def(abi.MetricCounter, pool, "requests_refused")
+	m.rerouted = def(abi.MetricCounter, pool, "requests_rerouted")
 	for i := range m.tokens {
 		tok := fmt.Sprintf("token%d", i)
 		t := &m.tokens[i]

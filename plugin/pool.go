@@ -23,6 +23,9 @@ type pool struct {
 	leader   bool
 	// successes counts this VM's successful answers (see clusterCheckEvery).
 	successes uint32
+	// failedAt is when each token last failed a request on this VM
+	// (process ms; 0 never), for router retries (stream.mayServe).
+	failedAt []int64
 	// static is the all-available state used when failover is off.
 	static failover.Pool
 }
@@ -30,7 +33,8 @@ type pool struct {
 func (r *Root) newPool(first *block) *pool {
 	cfg := first.cfg
 	p := &pool{id: cfg.PoolID, name: cfg.Name, tokens: cfg.Tokens, blocks: []*block{first},
-		stateKey: stateKey(cfg.PoolID), leaseKey: leaseKey(cfg.PoolID), static: failover.NewPool(len(cfg.Tokens))}
+		stateKey: stateKey(cfg.PoolID), leaseKey: leaseKey(cfg.PoolID), static: failover.NewPool(len(cfg.Tokens)),
+		failedAt: make([]int64, len(cfg.Tokens))}
 	p.metrics = newPoolMetrics(r.host, p.name, len(p.tokens))
 	if p.failover() == nil {
 		r.logf(abi.LogInfo, "pool %s: %s, %d tokens, failover off", p.name, cfg.Provider.Type(), len(p.tokens))

@@ -18,6 +18,9 @@ func (r *Root) OnTick() {
 	}
 	r.vm.refreshLogLevel()
 	r.vm.refreshSecret()
+	if !r.cfg.Upstream {
+		r.loadMovedRoutes()
+	}
 	now := r.host.ProcessMs()
 	for _, p := range r.pools {
 		if p.failover() != nil && r.owns(p) {

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"crypto/hmac"
+	"encoding/binary"
 	"strconv"
 	"strings"
 
@@ -38,10 +39,17 @@ type stream struct {
 	resp        response
 	retry       *retry // non-nil while a retry is still possible
 	done        bool
-	// tried are the tokens earlier router attempts of this request used
-	// (mode: upstream); probe marks the plugin's own probe passing through.
-	tried []int
-	probe bool
+	// tried are the tokens that already failed this request (retry.go);
+	// routerRetry is set on a router attempt after the first (mode:
+	// upstream), which also avoids the tokens that failed on this VM just
+	// before (see mayServe). probe marks the plugin's own probe passing
+	// through.
+	tried       []int
+	routerRetry bool
+	probe       bool
+	// routeSig names the route the client's request matched (downstream
+	// mode; route.go).
+	routeSig string
 }
 
 // OnRequestHeaders picks a token (one shared-data read) and rewrites auth,
@@ -96,6 +104,15 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 	}
 	s.block = b
 	cfg := b.cfg
+	if !r.cfg.Upstream {
+		s.routeSig = s.routeSignature()
+		if s.refuseMovedRoute() {
+			return abi.ActionPause
+		}
+		// Higress's Envoy keeps the route through the writes below when
+		// asked (route.go); upstream Envoy keeps this as filter state.
+		_ = host.SetProperty("clear_route_cache", []byte("off"))
+	}
 	if cfg.PassClientAuth {
 		return s.passClientAuth(headers, head, endOfStream, contentType, encoding, hasContentLength)
 	}
@@ -104,13 +121,6 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 		return abi.ActionPause
 	}
 	s.token = tok
-	if r.cfg.Upstream {
-		// The next attempt of this request (the router's retry) sees this
-		// header and picks another token.
-		if err := host.ReplaceHeader(abi.MapRequestHeaders, triedHeader, r.vm.encodeTried(append(s.tried, tok))); err != nil {
-			r.logf(abi.LogWarn, "cannot note the token tried for this request: %v", err)
-		}
-	}
 	sent := target(cfg, head)
 	auth := cfg.Provider.Auth(sent, cfg.Tokens[tok].Secret())
 	for _, h := range headers {
@@ -143,7 +153,7 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 // one; false means a local reply was sent (returned as the action).
 func (s *stream) mapsBody(endOfStream bool, contentType, encoding string, hasContentLength bool) (abi.Action, bool) {
 	cfg := s.block.cfg
-	if endOfStream || cfg.Mapping.Empty() || cfg.Provider.ModelInPath(s.sent.Path) || !scannable(contentType) {
+	if endOfStream || cfg.Mapping.Empty() || cfg.Provider.ModelInPath(s.sent.Path) {
 		return abi.ActionContinue, true
 	}
 	if encoding != "" && !strings.EqualFold(encoding, "identity") {
@@ -152,6 +162,13 @@ func (s *stream) mapsBody(endOfStream bool, contentType, encoding string, hasCon
 			"request bodies with content-encoding cannot have their model mapped by this gateway; send it unencoded"), false
 	}
 	s.body = &bodyMapper{}
+	if formContentType(contentType) {
+		// A form is not rewritten (it keeps its content-length), but it is
+		// read all the same: a server that ignores the content type would
+		// read a JSON body's model, so one that needs mapping is refused.
+		s.body.checkOnly, s.body.contentType = true, contentType
+		return abi.ActionContinue, true
+	}
 	if hasContentLength {
 		_ = s.root.host.RemoveHeader(abi.MapRequestHeaders, "content-length")
 	}
@@ -209,6 +226,11 @@ func (s *stream) sendTo(head, sent provider.Head) bool {
 		}
 	}
 	s.sent = sent
+	if s.block.cfg.Provider.ModelInPath(sent.Path) {
+		if st, end, ok := provider.PathModel(sent.Path); ok {
+			s.model = sent.Path[st:end] // the model a probe asks again
+		}
+	}
 	return true
 }
 
@@ -234,12 +256,14 @@ func setsHeader(pairs []abi.HeaderPair, name string) bool {
 	return false
 }
 
-// scannable tells whether a body of this content type is read for a model:
-// anything but forms (many clients omit content-type or send text/plain
-// with a JSON body, and a JSON-reading provider would still read it).
-func scannable(contentType string) bool {
+// formContentType tells whether a body of this content type is a form:
+// every body is read for a JSON model (many clients omit content-type or
+// send text/plain with a JSON body, and a server that ignores the type
+// reads it as JSON), but only a JSON-labelled one may be rewritten: a
+// form keeps its content-length and is never edited.
+func formContentType(contentType string) bool {
 	ct := strings.ToLower(contentType)
-	return !strings.HasPrefix(ct, "multipart/") && !strings.HasPrefix(ct, "application/x-www-form-urlencoded")
+	return strings.HasPrefix(ct, "multipart/") || strings.HasPrefix(ct, "application/x-www-form-urlencoded")
 }
 
 // pick chooses the request's token; false means a local reply was sent.
@@ -260,18 +284,7 @@ func (s *stream) pick(headers []abi.HeaderPair) (int, bool) {
 		}
 	}
 	now := r.host.ProcessMs()
-	var untried func(int) bool
-	if len(s.tried) > 0 {
-		untried = func(i int) bool {
-			for _, t := range s.tried {
-				if t == i {
-					return false
-				}
-			}
-			return true
-		}
-	}
-	tok, allDown, backAt := state.Pick(now, untried, s.chooser(sticky))
+	tok, allDown, backAt := state.Pick(now, s.mayServe(now), s.chooser(sticky))
 	if tok < 0 { // every token was tried: any may serve this last attempt
 		tok, allDown, backAt = state.Pick(now, nil, s.chooser(sticky))
 	}
@@ -390,6 +403,11 @@ type bodyMapper struct {
 	keepBase int
 	// models counts top-level model members seen.
 	models int
+	// checkOnly is set for a form-labelled body (contentType): it is read,
+	// never rewritten; a JSON model in it that the mapping would change is
+	// refused.
+	checkOnly   bool
+	contentType string
 }
 
 // peekWindow is the most of the body one read copies into the VM, in
@@ -439,15 +457,23 @@ func (s *stream) mapBody(size int, endOfStream bool) abi.Action {
 				return s.refuse(400, "token_failover_duplicate_model",
 					"the request body has more than one top-level model key; send exactly one")
 			}
-			if !m.String || m.TooLong {
+			if m.TooLong {
+				return s.refuse(400, "token_failover_model_too_long",
+					"the request's model is longer than "+strconv.Itoa(modelscan.MaxModelBytes)+" bytes; no model name is")
+			}
+			if !m.String {
 				p.metrics.inc(p.metrics.modelUnmapped)
-				s.root.logf(abi.LogDebug, "pool %s: body model left unmapped (string %v, too long %v)", p.name, m.String, m.TooLong)
+				s.root.logf(abi.LogDebug, "pool %s: body model left unmapped (not a string)", p.name)
 				continue
 			}
 			to := s.block.cfg.Mapping.Map(m.Value)
 			s.model = to
 			if to == m.Value {
 				continue
+			}
+			if bm.checkOnly {
+				return s.refuse(415, "token_failover_json_body_mislabelled", "the request body is a JSON object with a model "+
+					"but is labelled "+strconv.Quote(bm.contentType)+"; send it as application/json so this gateway can map its model")
 			}
 			// The only rewrite of this body (a second model key is
 			// refused), so the buffer's offsets are the body's less bufStart.
@@ -476,7 +502,7 @@ func (s *stream) mapBody(size int, endOfStream bool) abi.Action {
 		}
 	}
 	newBytes := size - bm.held
-	if start, pending := bm.scan.Pending(); pending && !endOfStream && bm.scan.Offset()-start <= modelscan.MaxValueBytes+2 {
+	if start, pending := bm.scan.Pending(); pending && !endOfStream && bm.scan.Offset()-start <= modelscan.MaxModelRawBytes {
 		bm.held, bm.heldOrig = size+len(edit)-editEnd, bm.heldOrig+newBytes
 		return abi.ActionPause
 	}
@@ -488,31 +514,51 @@ func (s *stream) mapBody(size int, endOfStream bool) abi.Action {
 	return abi.ActionContinue
 }
 
-// upstreamAttempt reads what an upstream-mode filter needs from the
-// attempt's headers: the plugin's own probe (true: leave it alone), and the
-// tokens earlier attempts of this request tried. A client cannot forge
-// either header: both are signed with the process's secret, and a probe
-// mark that does not verify is removed.
+// upstreamAttempt reads what an upstream-mode filter needs to know of the
+// attempt: whether it is the plugin's own probe (true: leave it alone; a
+// client cannot forge the mark, signed with the process's secret, and one
+// that does not verify is removed), and whether it is a router retry.
+// Nothing is written to the request for later attempts: every attempt's
+// headers go to the provider.
 func (s *stream) upstreamAttempt(headers []abi.HeaderPair) bool {
 	r := s.root
-	var mark, tried string
 	for _, h := range headers {
-		switch h[0] {
-		case probeHeader:
-			mark = h[1]
-		case triedHeader:
-			tried = h[1]
+		if h[0] != probeHeader {
+			continue
 		}
-	}
-	if mark != "" {
 		_ = r.host.RemoveHeader(abi.MapRequestHeaders, probeHeader)
-		if hmac.Equal([]byte(mark), []byte(r.vm.probeMark())) {
+		if hmac.Equal([]byte(h[1]), []byte(r.vm.probeMark())) {
 			s.probe = true
 			return true
 		}
 	}
-	if tried != "" {
-		s.tried = r.vm.decodeTried(tried, config.MaxTokens)
+	if v, err := r.host.GetProperty("upstream", "request_attempt_count"); err == nil && len(v) == 8 {
+		s.routerRetry = binary.LittleEndian.Uint64(v) > 1
 	}
 	return false
+}
+
+// recentFailureMs is how long a token that failed on this VM is avoided by
+// router retries (mode: upstream): a router attempt cannot tell which
+// tokens earlier attempts of its request used, but they ran on this VM, just
+// before (Envoy's retry back-off is tens of milliseconds).
+const recentFailureMs = 10_000
+
+// mayServe returns which tokens may serve this request's next attempt
+// (nil: any): not one that already failed it, and for a router retry not
+// one that failed on this VM within recentFailureMs. The one rule for a
+// first pick, a plugin retry and a router retry.
+func (s *stream) mayServe(now int64) func(int) bool {
+	if len(s.tried) == 0 && !s.routerRetry {
+		return nil
+	}
+	p := s.block.pool
+	return func(i int) bool {
+		for _, t := range s.tried {
+			if t == i {
+				return false
+			}
+		}
+		return !s.routerRetry || p.failedAt[i] == 0 || now-p.failedAt[i] > recentFailureMs
+	}
 }

@@ -28,6 +28,12 @@ type response struct {
 // (a stream that dies after its 200 is not a success, and an error body
 // can say whose fault it is).
 func (s *stream) OnResponseHeaders(_ int, endOfStream bool) abi.Action {
+	if s.routeSig != "" && !s.ownReply && s.checkRoute() {
+		// Not the route the token was picked for: nobody is charged and
+		// nothing is retried.
+		s.retry, s.resp = nil, response{judged: true, started: true}
+		return abi.ActionContinue
+	}
 	if s.block == nil || s.token < 0 || s.ownReply {
 		return abi.ActionContinue
 	}
@@ -104,14 +110,33 @@ func (s *stream) OnDone() {
 }
 
 func (s *stream) judgeAtEnd() {
-	if s.block == nil || s.token < 0 || s.ownReply || s.resp.judged || (s.retry != nil && s.retry.inFlight()) {
+	if s.block == nil || s.token < 0 || s.ownReply || s.resp.judged {
+		return
+	}
+	if s.retry != nil && s.retry.inFlight() {
+		// The client went away while a retry was out: the answer that
+		// started it is judged by its headers (its body never comes), as
+		// they were read (Envoy's details now speak of the client).
+		s.judge()
 		return
 	}
 	d, _ := s.root.host.GetProperty("response", "code_details")
 	s.resp.details = string(d)
 	if !s.resp.started && s.resp.details == "" {
-		s.resp.judged = true // nothing came back and Envoy says nothing: not judged
-		return
+		s.resp.judged = true
+		if s.root.cfg.Upstream {
+			// A router attempt that ended with no answer and no word from
+			// Envoy: the router reset it after a refused connection, a
+			// reset or a per-try timeout (docs/envoy-routing.md). The
+			// client leaving, the route's timeout or Envoy's own refusals
+			// all come with details.
+			why := "attempt ended without an answer"
+			if v, _ := s.root.host.GetProperty("upstream", "transport_failure_reason"); len(v) > 0 {
+				why += " (" + string(v) + ")"
+			}
+			s.record(s.token, failover.Outcome{Class: failover.ClassUpstream, Why: why})
+		}
+		return // downstream: nothing came back and Envoy says nothing: not judged
 	}
 	s.judge()
 }
@@ -178,6 +203,9 @@ const clusterCheckEvery = 1024
 func (s *stream) record(i int, o failover.Outcome) {
 	r, b := s.root, s.block
 	p := b.pool
+	if o.Class.Failing() {
+		p.failedAt[i] = r.host.ProcessMs()
+	}
 	if o.Class == failover.ClassIgnore || !b.cfg.Failover.Enabled {
 		if o.Class == failover.ClassIgnore && o.Why != "" && r.vm.debug {
 			r.logf(abi.LogDebug, "pool %s: token %s not charged (%s)", p.name, p.tokens[i], o.Why)

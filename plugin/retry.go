@@ -29,7 +29,6 @@ type retry struct {
 	body     []byte
 	bodyOK   bool
 	trailers []abi.HeaderPair
-	tried    []int
 	attempts int
 	deadline int64 // process ms: the first failure plus retryTimeout
 	// token, sentAt and timeout describe the call in flight (inflight).
@@ -129,7 +128,7 @@ func (rt *retry) start() bool {
 	now := r.host.ProcessMs()
 	if rt.attempts == 0 {
 		rt.deadline = now + b.cfg.Retry.TimeoutMs
-		rt.tried = append(rt.tried, s.token)
+		s.tried = append(s.tried, s.token)
 		if s.routeCluster() == "" {
 			return false
 		}
@@ -141,7 +140,7 @@ func (rt *retry) start() bool {
 	if b.cfg.Failover.Enabled {
 		state = b.pool.read(r)
 	}
-	tok, allDown, _ := state.Pick(now, rt.untried, s.chooser(""))
+	tok, allDown, _ := state.Pick(now, s.mayServe(now), s.chooser(""))
 	if tok < 0 || allDown {
 		return false
 	}
@@ -165,21 +164,12 @@ func (rt *retry) start() bool {
 		return false
 	}
 	rt.attempts++
-	rt.tried = append(rt.tried, tok)
+	s.tried = append(s.tried, tok)
 	rt.token, rt.sentAt, rt.timeout, rt.inflight = tok, now, timeout, true
 	r.calls[id] = call{pool: b.pool, token: tok, retry: rt}
 	b.pool.metrics.request(tok)
 	b.pool.metrics.inc(b.pool.metrics.retries)
 	r.logf(abi.LogDebug, "pool %s: retrying on token %s (attempt %d)", b.pool.name, b.pool.tokens[tok], rt.attempts)
-	return true
-}
-
-func (rt *retry) untried(i int) bool {
-	for _, t := range rt.tried {
-		if t == i {
-			return false
-		}
-	}
 	return true
 }
 

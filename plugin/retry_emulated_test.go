@@ -202,13 +202,7 @@ func TestRetry_TimedOutRetryLetsTheOriginalThroughAndChargesNobody(t *testing.T)
 	p.always(2, slow)
 	h := start(t, `provider: {type: openai, apiTokens: [`+strings.Join(threeTokens, ", ")+`], tokenSelection: round-robin,
   failover: {enabled: true, healthCheckInterval: 1000}, retryOnFailure: {enabled: true, maxRetries: 1, retryTimeout: 2000}}`, p)
-	var s *wasmhost.Stream
-	for i := 0; i < 3 && (s == nil || p.token(s.Upstream) != 0); i++ {
-		var err error
-		s, err = h.Workers()[0].Start(wasmhost.Chat("m"))
-		require.NoError(t, err)
-		require.NoError(t, s.Respond(p.cluster(s.Upstream)))
-	}
+	s := answeredOnToken(t, h, p, 0)
 	require.True(t, s.Held(), "the 429 is held while the retry runs")
 	advance(t, h, 2500*time.Millisecond)
 	require.True(t, s.Ended())
@@ -219,6 +213,27 @@ func TestRetry_TimedOutRetryLetsTheOriginalThroughAndChargesNobody(t *testing.T)
 	for _, i := range []int{1, 2} {
 		require.Equal(t, failover.Token{}, st.Tokens[i], "the slow retry's token is charged nothing")
 	}
+}
+
+// TestRetry_ClientLeavingDuringARetryKeepsTheFailure (issue 20 B9): the
+// failure that started a retry counts against its token even when the
+// client goes away before the retry answers (before, it was never
+// recorded).
+func TestRetry_ClientLeavingDuringARetryKeepsTheFailure(t *testing.T) {
+	p := newProvider(threeTokens...)
+	p.always(0, wasmhost.Status(500))
+	slow := wasmhost.OK() // a route answer comes at once; a retry's after a second
+	slow.Delay = time.Second
+	p.always(1, slow)
+	p.always(2, slow)
+	h := start(t, `provider: {type: openai, apiTokens: [`+strings.Join(threeTokens, ", ")+`], tokenSelection: round-robin,
+  failover: {enabled: true, failureThreshold: 3, healthCheckInterval: 1000}, retryOnFailure: {enabled: true, maxRetries: 1}}`, p)
+	s := answeredOnToken(t, h, p, 0)
+	require.True(t, s.Held(), "the 500 is held while the retry runs")
+	require.NoError(t, s.ResetByClient())
+	advance(t, h, 1500*time.Millisecond) // the retry answers to nobody
+	require.Equal(t, 1, p.count(1, true)+p.count(2, true), "the retry was sent and answered")
+	require.EqualValues(t, 1, state(t, h, 3).Tokens[0].Failures, "the 500 that started the retry counts")
 }
 
 // TestRetry_FailedCallsAreBoundedAndClassified: with maxRetries 1 and five
@@ -385,4 +400,20 @@ func TestRetry_RetriedBodyIsTheMappedBodyWhereverItSplits(t *testing.T) {
 			require.Equal(t, 200, s.Response.Status)
 		}
 	}
+}
+
+// answeredOnToken sends round-robin requests through worker 0 until one
+// goes to token tok, and answers each as the provider scripts it; it
+// returns that last stream (held, when its answer is being retried).
+func answeredOnToken(t *testing.T, h *wasmhost.Host, p *provider, tok int) *wasmhost.Stream {
+	t.Helper()
+	var s *wasmhost.Stream
+	for i := 0; i < len(p.tokens) && (s == nil || p.token(s.Upstream) != tok); i++ {
+		var err error
+		s, err = h.Workers()[0].Start(wasmhost.Chat("m"))
+		require.NoError(t, err)
+		require.NoError(t, s.Respond(p.cluster(s.Upstream)))
+	}
+	require.Equal(t, tok, p.token(s.Upstream))
+	return s
 }

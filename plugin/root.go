@@ -34,6 +34,8 @@ type Root struct {
 	tickMs int64
 	// calls are the http calls in flight: probes and retries.
 	calls map[uint32]call
+	// guard keeps downstream-mode requests on their route (route.go).
+	guard routeGuard
 }
 
 // rule sends the requests it matches (see config.Rule.Matches) to its
@@ -92,6 +94,7 @@ func (r *Root) OnConfigure(size int) bool {
 		return false
 	}
 	r.cfg, r.pools, r.rules, r.global = cfg, nil, nil, nil
+	r.guard = newRouteGuard(raw)
 	if cfg.Global != nil {
 		r.global = r.addBlock(cfg.Global)
 	}

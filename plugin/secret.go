@@ -5,8 +5,6 @@ import (
 	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"strconv"
-	"strings"
 )
 
 // secretKey is the shared-data key of the per-process secret.
@@ -58,42 +56,10 @@ func (v *VM) mac(parts ...string) []byte {
 // guess one, short enough for a header.
 func (v *VM) macText(parts ...string) string { return hex.EncodeToString(v.mac(parts...)[:8]) }
 
-// The headers an upstream-mode filter reads and writes.
-const (
-	// triedHeader carries the tokens already tried for this request from
-	// one router attempt to the next ("0,2;<mac>"): Envoy's router hands
-	// every attempt the same header map.
-	triedHeader = "x-token-failover-tried"
-	// probeHeader marks the plugin's own probes, which pass through the
-	// cluster's upstream filters too and must keep their token.
-	probeHeader = "x-token-failover-probe"
-)
-
-// encodeTried signs the list of tried token indices.
-func (v *VM) encodeTried(tried []int) string {
-	parts := make([]string, len(tried))
-	for i, t := range tried {
-		parts[i] = strconv.Itoa(t)
-	}
-	list := strings.Join(parts, ",")
-	return list + ";" + v.macText("tried", list)
-}
-
-// decodeTried reads a tried header; a missing, malformed or unsigned one
-// (a client cannot forge it) reads as none tried.
-func (v *VM) decodeTried(value string, tokens int) []int {
-	list, sig, ok := strings.Cut(value, ";")
-	if !ok || !hmac.Equal([]byte(sig), []byte(v.macText("tried", list))) {
-		return nil
-	}
-	var out []int
-	for _, p := range strings.Split(list, ",") {
-		if n, err := strconv.Atoi(p); err == nil && n >= 0 && n < tokens {
-			out = append(out, n)
-		}
-	}
-	return out
-}
+// probeHeader marks the plugin's own probes, which in mode: upstream pass
+// through the cluster's upstream filter too and must keep their token; the
+// filter removes it, so it never leaves Envoy.
+const probeHeader = "x-token-failover-probe"
 
 // probeMark is the probe header's value for this process.
 func (v *VM) probeMark() string { return v.macText("probe") }

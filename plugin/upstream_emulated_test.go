@@ -1,0 +1,50 @@
+package plugin_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/token-failover/token-failover/failover"
+	"github.com/token-failover/token-failover/wasmhost"
+)
+
+// TestUpstreamMode_ResetsCountAndNothingInternalLeaves (issue 20 B4, B10):
+// the plugin as the cluster's upstream filter, Envoy's router retrying on
+// resets and 5xx. A token whose connection is refused is charged like any
+// failure (before, an attempt with no response headers and no details was
+// dropped, so such a token was never demoted), each request's attempts
+// use different tokens, and no header of the plugin's reaches the provider
+// (before, the signed list of tried tokens did, and a client could replay
+// it).
+func TestUpstreamMode_ResetsCountAndNothingInternalLeaves(t *testing.T) {
+	p := newProvider(threeTokens...)
+	p.always(0, wasmhost.Reply{Fault: wasmhost.FaultConnectFailure})
+	h := start(t, `mode: upstream
+provider: {type: openai, id: up, apiTokens: [`+strings.Join(threeTokens, ", ")+`], tokenSelection: round-robin,
+  failover: {enabled: true, failureThreshold: 2, healthCheckInterval: 60000}}`, p, func(o *wasmhost.Options) {
+		o.UpstreamFilter = true
+		o.RouterRetry = wasmhost.RouterRetry{NumRetries: 2, Resets: true, Statuses: []int{500, 502, 503}}
+	})
+	for i := 0; i < 12; i++ {
+		before := len(p.requests)
+		s := do(t, h.Workers()[i%4], wasmhost.Chat("m"))
+		require.Equal(t, 200, s.Response.Status, "request %d", i)
+		seen := map[int]bool{}
+		for _, r := range p.requests[before:] {
+			require.False(t, seen[p.token(r)], "request %d tried token %d twice", i, p.token(r))
+			seen[p.token(r)] = true
+		}
+	}
+	require.Positive(t, p.count(0, false), "token 0 was tried")
+	st := state(t, h, 3)
+	require.Equal(t, failover.Unhealthy, st.Tokens[0].Status, "refused connections demote the token")
+	require.Equal(t, failover.ReasonUpstream, st.Tokens[0].Reason)
+	require.Contains(t, h.LogText(), "attempt ended without an answer (delayed connect error: Connection refused)")
+	for _, r := range p.requests {
+		for _, hd := range r.Headers {
+			require.False(t, strings.HasPrefix(hd[0], "x-token-failover"), "internal header %s reached the provider", hd[0])
+		}
+	}
+}
