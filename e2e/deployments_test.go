@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -237,4 +238,70 @@ func TestEnvoyGateway_MisroutedDownstreamIsRefused(t *testing.T) {
 	for _, tok := range []string{"token0", "token1"} {
 		require.Zero(t, stats["tokenfailover.oa."+tok+".failures_upstream"]+stats["tokenfailover.oa."+tok+".failures_auth"])
 	}
+}
+
+// TestEnvoyListeners_EveryConfigurationHeals (issue 20 A1b, B2): two
+// listeners whose filters share one VM per worker, one serving claude and
+// one azure. Keys demoted on either (claude by a 529, azure by a 401) are
+// probed and restored within seconds of healing, a pool with every token
+// down reads 0 available, and a cooling token's gauge reads cooling.
+// Before, only the newest configuration of a VM worked on its pools: the
+// other's were never probed and their gauges never published.
+func TestEnvoyListeners_EveryConfigurationHeals(t *testing.T) {
+	claude := []string{"cl-e2e-alpha-7f3a", "cl-e2e-bravo-91c2", "cl-e2e-charlie-4d"}
+	azure := []string{"az-e2e-alpha-7f3a", "az-e2e-bravo-91c2", "az-e2e-charlie-4d"}
+	failover := `failover: {enabled: true, failureThreshold: 1, healthCheckInterval: 1000, healthCheckTimeout: 2000, healthCheckModel: probe-model}`
+	first := "provider: {type: claude, id: cl, apiTokens: [" + strings.Join(claude, ", ") + "], " + failover + "}"
+	second := "provider: {type: azure, id: az, apiTokens: [" + strings.Join(azure, ", ") + "], " +
+		`azureServiceUrl: "https://res.openai.azure.com/openai/deployments/dep/chat/completions?api-version=2024-06-01", ` + failover + "}"
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	secondAddr := l.Addr().String()
+	require.NoError(t, l.Close())
+	wasm, err := wasmhost.ModulePath()
+	require.NoError(t, err)
+	d := deploy(t, "e2e/testdata/envoy-two-listeners.yaml", wasm, first, map[string]int{"llm": 18080}, func(o *envoyrun.Options) {
+		o.Upstreams[10001] = secondAddr // the second listener's port
+		o.Edit = func(cfg string) string { return strings.Replace(cfg, "SECOND_PLUGIN_CONFIG", second, 1) }
+	})
+	mock := d.mocks["llm"]
+	call := func(addr, path string) {
+		req, _ := http.NewRequest("POST", "http://"+addr+path, strings.NewReader(`{"model":"m","messages":[]}`))
+		req.Header.Set("content-type", "application/json")
+		if resp, err := d.c.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}
+	for _, tok := range claude {
+		mock.Set(tok, mockllm.Behaviour{Status: 529})
+	}
+	mock.Set(azure[0], mockllm.Behaviour{Status: 401})
+	mock.Set(azure[1], mockllm.Behaviour{Status: 429, RetryAfter: 60})
+	for i := 0; i < 12; i++ {
+		call(d.envoy.Listen, "/v1/messages")
+		call(secondAddr, "/v1/chat/completions")
+	}
+	time.Sleep(1500 * time.Millisecond) // gauges are published on the tick
+	stats, err := d.envoy.Stats("tokenfailover")
+	require.NoError(t, err)
+	require.EqualValues(t, 0, stats["tokenfailover.cl.available_tokens"], "every claude token is down")
+	require.EqualValues(t, 1, stats["tokenfailover.az.available_tokens"])
+	require.EqualValues(t, 2, stats["tokenfailover.az.token0.state"], "unhealthy")
+	require.EqualValues(t, 1, stats["tokenfailover.az.token1.state"], "cooling")
+	healed := time.Now()
+	for _, tok := range append(append([]string{}, claude...), azure[0]) {
+		mock.Set(tok, mockllm.Healthy)
+	}
+	eventually(t, 8*time.Second, "every demoted key restored by a probe", func() bool {
+		s, err := d.envoy.Stats("tokenfailover")
+		return err == nil && s["tokenfailover.cl.token0.restorations"]+s["tokenfailover.cl.token1.restorations"]+
+			s["tokenfailover.cl.token2.restorations"] == 3 && s["tokenfailover.az.token0.restorations"] == 1
+	})
+	for _, tok := range []string{claude[0], claude[1], claude[2], azure[0]} {
+		require.Positive(t, mock.Count(tok, true, healed), "token %s... was probed", tok[:6])
+	}
+	eventually(t, 3*time.Second, "gauges published", func() bool {
+		s, err := d.envoy.Stats("tokenfailover")
+		return err == nil && s["tokenfailover.cl.available_tokens"] == 3 && s["tokenfailover.az.available_tokens"] == 2
+	})
 }
