@@ -19,6 +19,14 @@ type PluginContext interface {
 	// OnHTTPCallResponse delivers the answer to an http call; numHeaders is
 	// 0 and Host.GetStatus reports the reason when the call failed.
 	OnHTTPCallResponse(callID uint32, numHeaders, bodySize, numTrailers int)
+	// OnGRPCReceive delivers a gRPC message (read it with
+	// Host.GetBuffer(BufferGRPCReceive, 0, size)): a unary call's answer,
+	// or one message of a stream.
+	OnGRPCReceive(token uint32, size int)
+	// OnGRPCClose ends a gRPC call or stream with its gRPC status (0 OK);
+	// Host.GetStatus has the message. A unary call that succeeded gets
+	// OnGRPCReceive only.
+	OnGRPCClose(token uint32, status uint32)
 	// NewHTTPContext creates the context of one stream.
 	NewHTTPContext(contextID uint32) HTTPContext
 	// OnDone is called when the plugin is being torn down.

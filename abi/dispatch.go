@@ -87,6 +87,22 @@ func (d *Dispatcher) OnHTTPCallResponse(root, callID uint32, headers, body, trai
 	}
 }
 
+// OnGRPCReceive forwards a gRPC message to the root context.
+func (d *Dispatcher) OnGRPCReceive(root, token uint32, size int) {
+	defer d.recoverPanic("proxy_on_grpc_receive", root)
+	if p, ok := d.plugins[root]; ok {
+		p.OnGRPCReceive(token, size)
+	}
+}
+
+// OnGRPCClose forwards the end of a gRPC call or stream to the root context.
+func (d *Dispatcher) OnGRPCClose(root, token, status uint32) {
+	defer d.recoverPanic("proxy_on_grpc_close", root)
+	if p, ok := d.plugins[root]; ok {
+		p.OnGRPCClose(token, status)
+	}
+}
+
 func (d *Dispatcher) streamAction(callback string, id uint32, call func(HTTPContext) Action) (a Action) {
 	a = ActionContinue
 	defer d.recoverPanic(callback, id)

@@ -35,6 +35,8 @@ func (p *panicky) NewPluginContext(uint32) PluginContext    { return p }
 func (p *panicky) OnConfigure(int) bool                     { p.hit("configure"); return true }
 func (p *panicky) OnTick()                                  { p.hit("tick") }
 func (p *panicky) OnHTTPCallResponse(uint32, int, int, int) { p.hit("callresp") }
+func (p *panicky) OnGRPCReceive(uint32, int)                { p.hit("grpcreceive") }
+func (p *panicky) OnGRPCClose(uint32, uint32)               { p.hit("grpcclose") }
 func (p *panicky) NewHTTPContext(uint32) HTTPContext        { return &panickyStream{p} }
 
 // panickyStream is the stream side of panicky (OnDone differs in signature).

@@ -76,6 +76,24 @@ func proxyOnHTTPCallResponse(root, callID uint32, headers, body, trailers int32)
 	dispatcher.OnHTTPCallResponse(root, callID, int(headers), int(body), int(trailers))
 }
 
+//go:wasmexport proxy_on_grpc_receive_initial_metadata
+func proxyOnGRPCReceiveInitialMetadata(root, token uint32, headers int32) {}
+
+//go:wasmexport proxy_on_grpc_receive
+func proxyOnGRPCReceive(root, token uint32, size int32) {
+	statsCallback(cbGRPCReceive, root)
+	dispatcher.OnGRPCReceive(root, token, int(size))
+}
+
+//go:wasmexport proxy_on_grpc_receive_trailing_metadata
+func proxyOnGRPCReceiveTrailingMetadata(root, token uint32, trailers int32) {}
+
+//go:wasmexport proxy_on_grpc_close
+func proxyOnGRPCClose(root, token, status uint32) {
+	statsCallback(cbGRPCClose, root)
+	dispatcher.OnGRPCClose(root, token, status)
+}
+
 //go:wasmexport proxy_on_request_headers
 func proxyOnRequestHeaders(id uint32, n int32, eos bool) uint32 {
 	statsCallback(cbRequestHeaders, id)

@@ -45,8 +45,21 @@ type Host interface {
 	// HTTPCall sends a request to a cluster and returns the call id whose
 	// answer arrives in PluginContext.OnHTTPCallResponse.
 	HTTPCall(cluster string, headers []HeaderPair, body []byte, trailers []HeaderPair, timeoutMs uint32) (uint32, error)
-	// GetStatus returns the status of the http call being answered.
+	// GetStatus returns the status of the http call or gRPC call/stream
+	// being answered (a gRPC status code and message in OnGRPCClose).
 	GetStatus() (code uint32, message string, err error)
+
+	// GRPCCall sends one unary gRPC request to a cluster (an HTTP/2 one):
+	// its answer arrives in PluginContext.OnGRPCReceive, a failure in
+	// OnGRPCClose. Timeout 0 means none.
+	GRPCCall(cluster, service, method string, message []byte, timeoutMs uint32) (token uint32, err error)
+	// GRPCStream opens a bidirectional gRPC stream; messages arrive in
+	// OnGRPCReceive, its end in OnGRPCClose.
+	GRPCStream(cluster, service, method string) (token uint32, err error)
+	// GRPCSend sends a message on a stream (endStream half-closes it).
+	GRPCSend(token uint32, message []byte, endStream bool) error
+	// GRPCCancel cancels a call or resets a stream; no callback follows.
+	GRPCCancel(token uint32) error
 
 	// GetSharedData returns a process-wide value and its cas.
 	GetSharedData(key string) (value []byte, cas uint32, err error)

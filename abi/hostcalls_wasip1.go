@@ -51,6 +51,20 @@ func proxySendLocalResponse(status uint32, details *byte, detailsLen int32, body
 //go:wasmimport env proxy_http_call
 func proxyHTTPCall(upstream *byte, upstreamLen int32, headers *byte, headersLen int32, body *byte, bodyLen int32, trailers *byte, trailersLen int32, timeoutMs uint32, callID *uint32) uint32
 
+//go:wasmimport env proxy_grpc_call
+func proxyGRPCCall(service *byte, serviceLen int32, serviceName *byte, serviceNameLen int32, method *byte, methodLen int32,
+	metadata *byte, metadataLen int32, message *byte, messageLen int32, timeoutMs uint32, token *uint32) uint32
+
+//go:wasmimport env proxy_grpc_stream
+func proxyGRPCStream(service *byte, serviceLen int32, serviceName *byte, serviceNameLen int32, method *byte, methodLen int32,
+	metadata *byte, metadataLen int32, token *uint32) uint32
+
+//go:wasmimport env proxy_grpc_send
+func proxyGRPCSend(token uint32, message *byte, messageLen int32, endStream uint32) uint32
+
+//go:wasmimport env proxy_grpc_cancel
+func proxyGRPCCancel(token uint32) uint32
+
 //go:wasmimport env proxy_get_status
 func proxyGetStatus(code *uint32, ret unsafe.Pointer, retLen *int32) uint32
 
@@ -261,6 +275,49 @@ func (WasmHost) HTTPCall(cluster string, headers []HeaderPair, body []byte, trai
 	statsHostcall(hcHTTPCall, un+hn+bn+tn)
 	err := Status(proxyHTTPCall(up, un, hp, hn, bp, bn, tp, tn, timeoutMs, &id)).Err()
 	return id, err
+}
+
+// GRPCCall implements Host. The service argument is the bare cluster name,
+// which Envoy accepts when it does not parse as a GrpcService.
+func (WasmHost) GRPCCall(cluster, service, method string, message []byte, timeoutMs uint32) (uint32, error) {
+	cp, cn := strPtrLen(cluster)
+	sp, sn := strPtrLen(service)
+	mp, mn := strPtrLen(method)
+	bp, bn := ptrLen(message)
+	hp, hn := ptrLen(EncodeHeaderMap(nil))
+	var token uint32
+	statsHostcall(hcGRPCCall, cn+sn+mn+bn)
+	err := Status(proxyGRPCCall(cp, cn, sp, sn, mp, mn, hp, hn, bp, bn, timeoutMs, &token)).Err()
+	return token, err
+}
+
+// GRPCStream implements Host.
+func (WasmHost) GRPCStream(cluster, service, method string) (uint32, error) {
+	cp, cn := strPtrLen(cluster)
+	sp, sn := strPtrLen(service)
+	mp, mn := strPtrLen(method)
+	hp, hn := ptrLen(EncodeHeaderMap(nil))
+	var token uint32
+	statsHostcall(hcGRPCStream, cn+sn+mn)
+	err := Status(proxyGRPCStream(cp, cn, sp, sn, mp, mn, hp, hn, &token)).Err()
+	return token, err
+}
+
+// GRPCSend implements Host.
+func (WasmHost) GRPCSend(token uint32, message []byte, endStream bool) error {
+	bp, bn := ptrLen(message)
+	end := uint32(0)
+	if endStream {
+		end = 1
+	}
+	statsHostcall(hcGRPCSend, bn)
+	return Status(proxyGRPCSend(token, bp, bn, end)).Err()
+}
+
+// GRPCCancel implements Host.
+func (WasmHost) GRPCCancel(token uint32) error {
+	statsHostcall(hcGRPCCancel, 0)
+	return Status(proxyGRPCCancel(token)).Err()
 }
 
 // GetStatus implements Host.

@@ -18,6 +18,8 @@ const (
 	cbConfigure
 	cbTick
 	cbHTTPCallResponse
+	cbGRPCReceive
+	cbGRPCClose
 	cbRequestHeaders
 	cbRequestBody
 	cbRequestTrailers
@@ -49,6 +51,10 @@ const (
 	hcSetBufferBytes
 	hcSendLocalResponse
 	hcHTTPCall
+	hcGRPCCall
+	hcGRPCStream
+	hcGRPCSend
+	hcGRPCCancel
 	hcGetStatus
 	hcGetSharedData
 	hcSetSharedData

@@ -18,6 +18,7 @@ const (
 	BufferRequestBody      BufferType = 0
 	BufferResponseBody     BufferType = 1
 	BufferHTTPCallResponse BufferType = 4
+	BufferGRPCReceive      BufferType = 5
 	BufferVMConfiguration  BufferType = 6
 	BufferPluginConfig     BufferType = 7
 )
@@ -31,6 +32,8 @@ const (
 	MapRequestTrailers         MapType = 1
 	MapResponseHeaders         MapType = 2
 	MapResponseTrailers        MapType = 3
+	MapGRPCInitialMetadata     MapType = 4
+	MapGRPCTrailingMetadata    MapType = 5
 	MapHTTPCallResponseHeaders MapType = 6
 	MapHTTPCallResponseTrailer MapType = 7
 )

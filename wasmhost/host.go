@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"google.golang.org/grpc"
 )
 
 // Options configure a Host.
@@ -69,6 +70,13 @@ type Options struct {
 	// once per attempt under RouterRetry (see router.go).
 	UpstreamFilter bool
 	RouterRetry    RouterRetry
+	// GRPCClusters maps cluster names to gRPC servers' addresses
+	// (host:port, plain HTTP/2) for proxy_grpc_call and proxy_grpc_stream
+	// (see grpc.go): a real etcd in the fleet tests.
+	GRPCClusters map[string]string
+	// GRPCWait bounds how long (real time) a delivery of gRPC answers waits
+	// for unary calls still out (default 3 s).
+	GRPCWait time.Duration
 	// Higress plays Higress's Envoy: a stream whose plugin set the property
 	// clear_route_cache to "off" keeps its route whatever headers the
 	// plugin writes (docs/envoy-routing.md).
@@ -115,6 +123,8 @@ type Host struct {
 	replies []LocalReply
 	vmSeq   int
 	config  []byte
+
+	grpc *grpcState
 
 	inSetHook     bool
 	casMismatches int
@@ -188,8 +198,12 @@ func New(opts Options) (*Host, error) {
 		return nil, fmt.Errorf("wasmhost: compilation cache: %w", err)
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(cache).WithCloseOnContextDone(false))
+	if opts.GRPCWait == 0 {
+		opts.GRPCWait = 3 * time.Second
+	}
 	h := &Host{ctx: ctx, rt: rt, opts: opts, start: opts.Start, shared: map[string]sharedValue{},
-		metrics: map[string]*Metric{}, byName: map[string]*VM{}, config: opts.Config}
+		metrics: map[string]*Metric{}, byName: map[string]*VM{}, config: opts.Config,
+		grpc: &grpcState{conns: map[string]*grpc.ClientConn{}, streams: map[uint32]*grpcStream{}, arrived: make(chan struct{}, 1)}}
 	if err := h.instantiateHostModules(); err != nil {
 		return nil, err
 	}
@@ -212,8 +226,11 @@ func New(opts Options) (*Host, error) {
 	return h, nil
 }
 
-// Close releases the runtime.
-func (h *Host) Close() error { return h.rt.Close(h.ctx) }
+// Close releases the runtime and the gRPC connections.
+func (h *Host) Close() error {
+	h.grpc.close()
+	return h.rt.Close(h.ctx)
+}
 
 // runCanary does what Envoy does for each new plugin config: a short-lived
 // clone is initialised, configured and destroyed.
@@ -332,6 +349,11 @@ func (h *Host) listenerConfig(name string) []byte {
 func (h *Host) Advance(d time.Duration) error {
 	end := h.now + d
 	for {
+		if len(h.opts.GRPCClusters) > 0 {
+			if err := h.DeliverGRPC(h.opts.GRPCWait); err != nil {
+				return err
+			}
+		}
 		next, fire := h.nextEvent(end)
 		if fire == nil {
 			break

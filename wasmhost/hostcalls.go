@@ -91,6 +91,10 @@ func (vm *VM) buffer(t uint32) *[]byte {
 		if vm.callResp != nil {
 			return &vm.callResp.body
 		}
+	case abi.BufferGRPCReceive:
+		if vm.grpcResp != nil {
+			return &vm.grpcResp.message
+		}
 	case abi.BufferPluginConfig:
 		var c []byte
 		if rs := vm.roots[vm.currentRoot()]; rs != nil {
@@ -304,6 +308,28 @@ func (h *Host) instantiateHostModules() error {
 			vm.writeU32(u32(s[9]), id)
 		}
 		s[0] = uint64(st)
+	})
+	def("proxy_grpc_call", normalOnly, types(12), types(1), func(_ context.Context, vm *VM, s []uint64) {
+		token, st := vm.grpcCall(string(vm.read(u32(s[0]), u32(s[1]))), string(vm.read(u32(s[2]), u32(s[3]))),
+			string(vm.read(u32(s[4]), u32(s[5]))), vm.read(u32(s[8]), u32(s[9])), u32(s[10]))
+		if st == statusOK {
+			vm.writeU32(u32(s[11]), token)
+		}
+		s[0] = uint64(st)
+	})
+	def("proxy_grpc_stream", normalOnly, types(9), types(1), func(_ context.Context, vm *VM, s []uint64) {
+		token, st := vm.grpcOpen(string(vm.read(u32(s[0]), u32(s[1]))), string(vm.read(u32(s[2]), u32(s[3]))),
+			string(vm.read(u32(s[4]), u32(s[5]))))
+		if st == statusOK {
+			vm.writeU32(u32(s[8]), token)
+		}
+		s[0] = uint64(st)
+	})
+	def("proxy_grpc_send", normalOnly, types(4), types(1), func(_ context.Context, vm *VM, s []uint64) {
+		s[0] = uint64(vm.grpcSend(u32(s[0]), vm.read(u32(s[1]), u32(s[2])), u32(s[3]) != 0))
+	})
+	def("proxy_grpc_cancel", normalOnly, types(1), types(1), func(_ context.Context, vm *VM, s []uint64) {
+		s[0] = uint64(vm.grpcCancel(u32(s[0])))
 	})
 	def("proxy_get_status", normalOnly, types(3), types(1), func(ctx context.Context, vm *VM, s []uint64) {
 		var code uint32

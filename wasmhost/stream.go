@@ -227,7 +227,13 @@ func (vm *VM) Do(req Request) (*Stream, error) {
 	if err := s.Respond(c(s.Upstream)); err != nil {
 		return s, err
 	}
-	return s, vm.h.settle(s)
+	if err := vm.h.settle(s); err != nil {
+		return s, err
+	}
+	if len(vm.h.opts.GRPCClusters) > 0 {
+		return s, vm.h.DeliverGRPC(vm.h.opts.GRPCWait) // what the request's outcome wrote to the store
+	}
+	return s, nil
 }
 
 // chunkSize is the size of the client's next body chunk.

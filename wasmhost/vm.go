@@ -49,6 +49,7 @@ type VM struct {
 	metricByName map[string]uint32
 	logs         []Log
 	callResp     *callResponse
+	grpcResp     *grpcEvent
 	configOK     bool
 	// attempt is the router attempt being opened (upstream-filter mode).
 	attempt int

@@ -197,6 +197,20 @@ func (f *FakeHost) HTTPCall(string, []abi.HeaderPair, []byte, []abi.HeaderPair, 
 // GetStatus implements abi.Host.
 func (f *FakeHost) GetStatus() (uint32, string, error) { return 0, "", nil }
 
+// GRPCCall implements abi.Host: the fake has no gRPC cluster.
+func (f *FakeHost) GRPCCall(string, string, string, []byte, uint32) (uint32, error) {
+	return 0, abi.ErrBadArgument
+}
+
+// GRPCStream implements abi.Host: the fake has no gRPC cluster.
+func (f *FakeHost) GRPCStream(string, string, string) (uint32, error) { return 0, abi.ErrBadArgument }
+
+// GRPCSend implements abi.Host.
+func (f *FakeHost) GRPCSend(uint32, []byte, bool) error { return abi.ErrNotFound }
+
+// GRPCCancel implements abi.Host.
+func (f *FakeHost) GRPCCancel(uint32) error { return abi.ErrNotFound }
+
 // GetSharedData implements abi.Host with Envoy's rules.
 func (f *FakeHost) GetSharedData(key string) ([]byte, uint32, error) {
 	v, ok := f.shared[key]

@@ -21,6 +21,8 @@ type root struct{}
 func (root) OnConfigure(int) bool                     { return true }
 func (root) OnTick()                                  {}
 func (root) OnHTTPCallResponse(uint32, int, int, int) {}
+func (root) OnGRPCReceive(uint32, int)                {}
+func (root) OnGRPCClose(uint32, uint32)               {}
 func (root) NewHTTPContext(uint32) abi.HTTPContext    { return stream{} }
 func (root) OnDone() bool                             { return true }
 
