@@ -5,6 +5,7 @@
 #   ./build.sh test       run every test tier (unit, emulator, real Envoy on
 #                         every version in ENVOY_VERSIONS)
 #   ./build.sh envoy      install Envoy ENVOY_VERSION into .venv and print its path
+#   ./build.sh etcd       build etcd (for the fleet tier) into .venv and print its path
 #   ./build.sh demo       build, start mockllm + Envoy, break and heal tokens live
 #   ./build.sh e2e        only the real-Envoy tests, on every version
 #   ./build.sh bench      cost and convergence figures, written to BENCHMARKS.md
@@ -48,25 +49,39 @@ envoy_bin() {
   (cd "$(dirname "$bin")" && echo "$PWD/$(basename "$bin")")
 }
 
+# etcd_bin builds etcd's own server from the Go module proxy (tools/etcd,
+# a module of its own) into .venv/etcd if needed and prints its path: the
+# fleet tier's store, with nothing but Go.
+etcd_bin() {
+  local bin=".venv/etcd/etcd"
+  if [ ! -x "$bin" ]; then
+    echo "building etcd (tools/etcd) into $bin" >&2
+    mkdir -p .venv/etcd
+    (cd tools/etcd && go build -trimpath -o ../../"$bin" .) >&2
+  fi
+  (cd "$(dirname "$bin")" && echo "$PWD/$(basename "$bin")")
+}
+
 # e2e_all runs the real-Envoy tier on every version in ENVOY_VERSIONS.
 e2e_all() {
   local v
   for v in $ENVOY_VERSIONS; do
     echo "== real Envoy $v"
-    ENVOY_BIN="$(envoy_bin "$v")" WASM="$PWD/$OUT" go test -count=1 "$@" ./e2e/
+    ENVOY_BIN="$(envoy_bin "$v")" ETCD_BIN="$(etcd_bin)" WASM="$PWD/$OUT" go test -count=1 "$@" ./e2e/
   done
 }
 
 case "${1:-build}" in
   build) build ;;
   envoy) envoy_bin "$ENVOY_VERSION" ;;
+  etcd) etcd_bin ;;
   test)
     build
     # Unit and emulator tiers (and the e2e tier on the newest Envoy)...
-    ENVOY_BIN="$(envoy_bin "$ENVOY_VERSION")" WASM="$PWD/$OUT" go test -count=1 ./...
+    ENVOY_BIN="$(envoy_bin "$ENVOY_VERSION")" ETCD_BIN="$(etcd_bin)" WASM="$PWD/$OUT" go test -count=1 ./...
     # ...the emulator once more as an Envoy older than 1.39 (ENOSYS
     # poll_oneoff, no path_filestat_get)...
-    WASMHOST_OLDER_HOST=1 WASM="$PWD/$OUT" go test -count=1 ./plugin/ ./wasmhost/
+    WASMHOST_OLDER_HOST=1 ETCD_BIN="$(etcd_bin)" WASM="$PWD/$OUT" go test -count=1 ./plugin/ ./wasmhost/
     # ...and the e2e tier on every other Envoy version.
     others=""
     for v in $ENVOY_VERSIONS; do [ "$v" = "$ENVOY_VERSION" ] || others="$others $v"; done
@@ -80,5 +95,5 @@ case "${1:-build}" in
   demo)
     build
     ENVOY_BIN="$(envoy_bin "$ENVOY_VERSION")" go run ./cmd/demo ;;
-  *) echo "usage: $0 [build|test|e2e|envoy|demo|bench]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|test|e2e|envoy|etcd|demo|bench]" >&2; exit 2 ;;
 esac
