@@ -25,6 +25,8 @@ type Config struct {
 	// Rules are Higress _rules_, tried in order; the first that matches
 	// serves the request (see Rule.Matches), else Global does.
 	Rules []Rule
+	// Fleet is the etcd store shared by every replica; nil works alone.
+	Fleet *FleetConfig
 	// Warnings are non-fatal remarks (unknown or ignored fields, values
 	// read leniently) to log at start. Parse returns them on error too.
 	Warnings []string
@@ -126,7 +128,7 @@ const (
 
 // Fields the top level and a rule may hold (besides a rule's match keys).
 var (
-	topFields  = []string{"provider", "providers", "activeProviderId", "_rules_", "mode"}
+	topFields  = []string{"provider", "providers", "activeProviderId", "_rules_", "mode", "fleet"}
 	ruleFields = []string{"_match_route_", "_match_domain_", "_match_service_", "_match_route_prefix_",
 		"provider", "providers", "activeProviderId"}
 )
@@ -146,6 +148,7 @@ func Parse(raw []byte) (*Config, error) {
 	if r.resource(root) && r.object(root, "(root)", topFields...) {
 		cfg.Upstream = r.oneOf(root, "", "mode", "downstream", "downstream", "upstream") == "upstream"
 		r.shapes(root, cfg)
+		cfg.Fleet = r.fleet(root)
 	}
 	if cfg.Upstream {
 		for _, b := range cfg.blocks() {

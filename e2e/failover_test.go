@@ -126,11 +126,11 @@ func TestEnvoy_MetricsAreBoundedAndNothingLeaksATokenString(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, names, "the plugin's stats appear in /stats/prometheus")
-	bounded := regexp.MustCompile(`^tokenfailover_e2e_(token[0-2]_[a-z_]+|available_tokens|lease_changes|all_tokens_down|retries|probes_not_sent|model_unmapped|requests_refused|requests_rerouted)(\{.*\})?$`)
+	bounded := regexp.MustCompile(`^tokenfailover_e2e_(token[0-2]_[a-z_]+|available_tokens|lease_changes|all_tokens_down|retries|probes_not_sent|model_unmapped|requests_refused|requests_rerouted|fleet_adopted)(\{.*\})?$`)
 	for _, n := range names {
 		require.Regexp(t, bounded, n)
 	}
-	require.LessOrEqual(t, len(names), 8+3*10, "a fixed set per pool and token")
+	require.LessOrEqual(t, len(names), 9+3*10, "a fixed set per pool and token")
 	stats, err := e.envoy.AdminGet("/stats")
 	require.NoError(t, err)
 	for _, where := range []struct{ name, text string }{{"log", e.envoy.Log()}, {"stats", stats}, {"prometheus", prom}} {

@@ -17,10 +17,12 @@ import (
 //	           uvarint failures, probeSuccesses, probeFailures, demotions, restorations
 //	           varint until, nextProbe, demotedAt
 //	           string target.cluster, target.authority, target.path, target.model, account
+//	           version 2: uvarint fleet.gen, flags(1: down 1, pending 2), varint fleet.rev
 //
-// A string is a uvarint length and its bytes.
+// A string is a uvarint length and its bytes. Version 1 values (before the
+// fleet marks) still decode, with zero marks.
 const (
-	encodingVersion = 1
+	encodingVersion = 2
 	// maxStringLen bounds every string of a decoded value, so a corrupt
 	// value cannot make the decoder allocate without bound.
 	maxStringLen = 4096
@@ -47,6 +49,16 @@ func (p Pool) Encode() []byte {
 		for _, s := range [...]string{t.Target.Cluster, t.Target.Authority, t.Target.Path, t.Target.Model, t.Account} {
 			b = appendString(b, s)
 		}
+		b = binary.AppendUvarint(b, uint64(t.Fleet.Gen))
+		var flags byte
+		if t.Fleet.Down {
+			flags |= 1
+		}
+		if t.Fleet.Pending {
+			flags |= 2
+		}
+		b = append(b, flags)
+		b = binary.AppendVarint(b, t.Fleet.Rev)
 	}
 	return b
 }
@@ -114,9 +126,10 @@ func (d *decoder) string(what string) string {
 
 // Decode parses a shared-data value for a pool of n tokens.
 func Decode(b []byte, n int) (Pool, error) {
-	if len(b) < 3 || b[0] != 'T' || b[1] != 'F' || b[2] != encodingVersion {
+	if len(b) < 3 || b[0] != 'T' || b[1] != 'F' || b[2] < 1 || b[2] > encodingVersion {
 		return Pool{}, fmt.Errorf("%w: not a version-%d pool value", ErrCorrupt, encodingVersion)
 	}
+	version := b[2]
 	d := &decoder{b: b[3:]}
 	count := d.uint32("token count")
 	if d.err == nil && int(count) != n {
@@ -132,6 +145,12 @@ func Decode(b []byte, n int) (Pool, error) {
 		t.Target = Target{Cluster: d.string("target cluster"), Authority: d.string("target authority"),
 			Path: d.string("target path"), Model: d.string("target model")}
 		t.Account = d.string("account")
+		if version >= 2 {
+			t.Fleet.Gen = d.uint32("fleet generation")
+			flags := d.byte("fleet flags")
+			t.Fleet.Down, t.Fleet.Pending = flags&1 != 0, flags&2 != 0
+			t.Fleet.Rev = d.int64("fleet revision")
+		}
 		if d.err == nil && (t.Status > Unhealthy || t.Reason > ReasonUpstream) {
 			return Pool{}, fmt.Errorf("%w: token %d has status %d, reason %d", ErrCorrupt, i, t.Status, t.Reason)
 		}

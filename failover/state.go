@@ -73,6 +73,39 @@ type Token struct {
 	// answer that cooled or demoted the token (providers count rate limits
 	// per account, not per key, so keys of one account cool together).
 	Account string
+	// Fleet is what this process knows of the token's fleet record (a
+	// replica shares only transitions with the others; package fleet).
+	Fleet FleetMark
+}
+
+// FleetMark is a token's place in the fleet's history: the generation and
+// kind of its latest transition this process knows of (Gen counts the
+// token's demotions fleet-wide; Down: the latest is a demotion or cooling,
+// not a restoration), whether a transition made here is not yet in the
+// store (Pending), and the store's revision of the record as last seen.
+type FleetMark struct {
+	Gen     uint32
+	Down    bool
+	Pending bool
+	Rev     int64
+}
+
+// demoted marks a local demotion or cooling: a new generation unless the
+// token is already down fleet-wide (then the same demotion, rested longer).
+func (m *FleetMark) demoted() {
+	if !m.Down {
+		m.Gen++
+		m.Down = true
+	}
+	m.Pending = true
+}
+
+// restored marks a restoration by a probe, which ends the generation.
+func (m *FleetMark) restored() {
+	if m.Down {
+		m.Down = false
+		m.Pending = true
+	}
 }
 
 // Pool is the whole state of one pool: one shared-data value, so that a

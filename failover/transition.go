@@ -97,11 +97,13 @@ func (p *Pool) cool(i int, r Reason, o Outcome, target Target, s Settings, now i
 	switch t.Status {
 	case Available:
 		*t = Token{Status: Cooling, Until: now + rest, DemotedAt: now, Reason: r, Failures: t.Failures,
-			Target: target, Account: o.Account, Demotions: t.Demotions + 1, Restorations: t.Restorations}
+			Target: target, Account: o.Account, Demotions: t.Demotions + 1, Restorations: t.Restorations, Fleet: t.Fleet}
+		t.Fleet.demoted()
 		c.Changed, c.Cooled, c.To, c.Reason = true, true, Cooling, r
 	case Cooling:
 		if now+rest > t.Until {
 			t.Until = now + rest
+			t.Fleet.demoted() // the longer rest goes to the fleet too
 			c.Changed = true
 		}
 	}
@@ -110,18 +112,19 @@ func (p *Pool) cool(i int, r Reason, o Outcome, target Target, s Settings, now i
 func (p *Pool) demote(i int, r Reason, account string, target Target, s Settings, now int64, c *Change) {
 	t := &p.Tokens[i]
 	next := Token{Status: Unhealthy, DemotedAt: now, Reason: r, Target: target, Account: account,
-		NextProbe: now + s.HealthCheckInterval, Demotions: t.Demotions + 1, Restorations: t.Restorations}
+		NextProbe: now + s.HealthCheckInterval, Demotions: t.Demotions + 1, Restorations: t.Restorations, Fleet: t.Fleet}
 	if s.CooldownDuration > 0 {
 		next.Until = now + s.CooldownDuration
 	}
 	*t = next
+	t.Fleet.demoted()
 	c.Changed, c.Demoted, c.To, c.Reason = true, true, Unhealthy, r
 }
 
 func (p *Pool) restore(i int, c *Change) {
 	t := &p.Tokens[i]
 	c.From = t.Status
-	next := Token{Status: Available, Demotions: t.Demotions, Restorations: t.Restorations + 1}
+	next := Token{Status: Available, Demotions: t.Demotions, Restorations: t.Restorations + 1, Fleet: t.Fleet}
 	if t.Status == Cooling {
 		// A rest the provider asked for does not forgive earlier failures:
 		// a token whose every 503 says Retry-After still reaches the threshold.
@@ -147,6 +150,7 @@ func (p *Pool) RecordProbe(i int, ok bool, s Settings, now int64) Change {
 		t.ProbeFailures = 0
 		if t.ProbeSuccesses >= s.SuccessThreshold {
 			p.restore(i, &c)
+			p.Tokens[i].Fleet.restored() // a probe's restoration goes to the fleet
 			return c
 		}
 		t.NextProbe = now + s.HealthCheckInterval

@@ -60,7 +60,8 @@ func TestRecordProbe_NeedsConsecutiveSuccesses(t *testing.T) {
 	require.False(t, p.RecordProbe(0, true, testSettings, 4000).Restored)
 	c := p.RecordProbe(0, true, testSettings, 5000)
 	require.True(t, c.Restored)
-	require.Equal(t, Token{Status: Available, Demotions: 1, Restorations: 1}, p.Tokens[0])
+	require.Equal(t, Token{Status: Available, Demotions: 1, Restorations: 1,
+		Fleet: FleetMark{Gen: 1, Pending: true}}, p.Tokens[0], "the probe's restoration waits to reach the fleet")
 	require.False(t, p.RecordProbe(0, true, testSettings, 6000).Changed, "probe of an available token is stale")
 }
 
@@ -210,4 +211,29 @@ func TestPick_AllDownPrefersATokenThatMayRecover(t *testing.T) {
 	tok, _, back := p.Pick(1000, nil, first)
 	require.Equal(t, 1, tok, "a cooling token before any unhealthy one")
 	require.Equal(t, int64(5000), back)
+}
+
+// TestFleetMark_GenerationsAndPending: a demotion or cooling of an
+// available token starts a fleet generation; a longer rest or a second
+// demotion within it does not; a probe's restoration ends it; a cooldown
+// that merely runs out publishes nothing (every replica sees it run out).
+func TestFleetMark_GenerationsAndPending(t *testing.T) {
+	p := NewPool(1)
+	p.Record(0, Outcome{Class: ClassRateLimit, RetryAfterMs: 1000, HasRetryAfter: true}, Target{}, testSettings, 0)
+	require.Equal(t, FleetMark{Gen: 1, Down: true, Pending: true}, p.Tokens[0].Fleet)
+	p.Tokens[0].Fleet.Pending = false // published
+	p.Record(0, Outcome{Class: ClassRateLimit, RetryAfterMs: 5000, HasRetryAfter: true}, Target{}, testSettings, 10)
+	require.Equal(t, FleetMark{Gen: 1, Down: true, Pending: true}, p.Tokens[0].Fleet, "a longer rest of the same generation")
+	p.Tokens[0].Fleet.Pending = false
+	require.Equal(t, []int{0}, p.Expire(6000))
+	require.Equal(t, FleetMark{Gen: 1, Down: true}, p.Tokens[0].Fleet, "a cooldown running out is not published")
+	p.Record(0, Outcome{Class: ClassAuth}, Target{}, testSettings, 7000)
+	require.Equal(t, FleetMark{Gen: 1, Down: true, Pending: true}, p.Tokens[0].Fleet,
+		"down again before any restoration: the same generation, written again")
+	p.Tokens[0].Fleet.Pending = false
+	p.RecordProbe(0, true, testSettings, 8500)
+	require.True(t, p.RecordProbe(0, true, testSettings, 9000).Restored)
+	require.Equal(t, FleetMark{Gen: 1, Pending: true}, p.Tokens[0].Fleet)
+	p.Record(0, Outcome{Class: ClassAuth}, Target{}, testSettings, 10000)
+	require.Equal(t, FleetMark{Gen: 2, Down: true, Pending: true}, p.Tokens[0].Fleet, "a new generation")
 }

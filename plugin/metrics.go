@@ -58,6 +58,9 @@ type poolMetrics struct {
 	// rerouted counts answers that came by another route than the one the
 	// client's request matched (see route.go).
 	rerouted metric
+	// fleetAdopted counts transitions of this pool's tokens made by other
+	// replicas and applied here.
+	fleetAdopted metric
 }
 
 // metricName keeps names bounded and Prometheus-safe.
@@ -94,6 +97,7 @@ func newPoolMetrics(host abi.Host, pool string, n int) *poolMetrics {
 	m.modelUnmapped = def(abi.MetricCounter, pool, "model_unmapped")
 	m.refused = def(abi.MetricCounter, pool, "requests_refused")
 	m.rerouted = def(abi.MetricCounter, pool, "requests_rerouted")
+	m.fleetAdopted = def(abi.MetricCounter, pool, "fleet_adopted")
 	for i := range m.tokens {
 		tok := fmt.Sprintf("token%d", i)
 		t := &m.tokens[i]

@@ -27,6 +27,9 @@ func (r *Root) OnTick() {
 			r.tickPool(p, now)
 		}
 	}
+	if r.fleet != nil {
+		r.fleetTick(now)
+	}
 }
 
 func (r *Root) tickPool(p *pool, now int64) {
@@ -63,8 +66,12 @@ func (r *Root) tickPool(p *pool, now int64) {
 		p.metrics.inc(p.metrics.tokens[i].restorations)
 	}
 	p.metrics.publish(state, now)
-	for _, i := range state.ProbeDue(now) {
-		r.probe(p, i, now)
+	if due := state.ProbeDue(now); len(due) > 0 && r.fleetProbes(p, now) {
+		for _, i := range due {
+			r.probe(p, i, now)
+		}
+	} else if r.fleet != nil {
+		r.fleetProbes(p, now) // keep standing for election while nothing is due
 	}
 }
 
@@ -205,6 +212,9 @@ func (r *Root) applyProbe(p *pool, i int, ok bool, detail string) {
 		return
 	}
 	tok := p.tokens[i]
+	if c.Restored {
+		r.publish(p, i, 0)
+	}
 	if ok {
 		p.metrics.inc(p.metrics.tokens[i].probesOK)
 	} else {

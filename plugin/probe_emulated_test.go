@@ -177,10 +177,10 @@ func TestMetrics_BoundedNamesAndCounts(t *testing.T) {
 	advance(t, h, 1100*time.Millisecond)
 	names := map[string]uint64{}
 	for _, m := range h.Metrics() {
-		require.Regexp(t, `^tokenfailover\.main\.(token[0-2]\.[a-z_]+|available_tokens|lease_changes|all_tokens_down|retries|probes_not_sent|model_unmapped|requests_refused|requests_rerouted)$`, m.Name)
+		require.Regexp(t, `^tokenfailover\.main\.(token[0-2]\.[a-z_]+|available_tokens|lease_changes|all_tokens_down|retries|probes_not_sent|model_unmapped|requests_refused|requests_rerouted|fleet_adopted)$`, m.Name)
 		names[m.Name] = m.Value
 	}
-	require.Len(t, names, 8+3*10, "a fixed set per pool and token")
+	require.Len(t, names, 9+3*10, "a fixed set per pool and token")
 	require.Equal(t, uint64(30), names["tokenfailover.main.token0.requests"]+names["tokenfailover.main.token1.requests"]+names["tokenfailover.main.token2.requests"])
 	require.Equal(t, uint64(1), names["tokenfailover.main.token1.failures_auth"])
 	require.Equal(t, uint64(1), names["tokenfailover.main.token1.demotions"])

@@ -238,6 +238,9 @@ func (s *stream) record(i int, o failover.Outcome) {
 		r.logf(abi.LogWarn, "pool %s: outcome of token %s dropped: %v", p.name, p.tokens[i], err)
 		return
 	}
+	if state.Tokens[i].Fleet.Pending {
+		r.publish(p, i, 0) // to every other replica, without waiting
+	}
 	s.report(i, o, c, state, now)
 }
 

@@ -36,6 +36,9 @@ type Root struct {
 	calls map[uint32]call
 	// guard keeps downstream-mode requests on their route (route.go).
 	guard routeGuard
+	// fleet shares token health with the other replicas (fleet.go); nil
+	// without a fleet configuration.
+	fleet *fleetLink
 }
 
 // rule sends the requests it matches (see config.Rule.Matches) to its
@@ -95,6 +98,10 @@ func (r *Root) OnConfigure(size int) bool {
 	}
 	r.cfg, r.pools, r.rules, r.global = cfg, nil, nil, nil
 	r.guard = newRouteGuard(raw)
+	r.fleet = nil
+	if cfg.Fleet != nil {
+		r.fleet = newFleetLink(cfg.Fleet)
+	}
 	if cfg.Global != nil {
 		r.global = r.addBlock(cfg.Global)
 	}

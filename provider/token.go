@@ -12,12 +12,18 @@ import (
 type Token struct {
 	Index       int
 	Fingerprint string
-	secret      string
+	// ID is the first 16 hex digits of the secret's SHA-256: it names the
+	// token in the fleet store, where keys of many pools and replicas meet
+	// (8 digits could collide among thousands; 16 cannot in practice, and
+	// a hash prefix still tells nothing of the key).
+	ID     string
+	secret string
 }
 
 // NewToken wraps the secret at position index of apiTokens.
 func NewToken(index int, secret string) Token {
-	return Token{Index: index, Fingerprint: Fingerprint(secret), secret: secret}
+	sum := sha256.Sum256([]byte(secret))
+	return Token{Index: index, Fingerprint: hex.EncodeToString(sum[:4]), ID: hex.EncodeToString(sum[:8]), secret: secret}
 }
 
 // Secret returns the raw token, for building the auth header only.
