@@ -1,6 +1,10 @@
 package fleet
 
-import "github.com/token-failover/token-failover/failover"
+import (
+	"strings"
+
+	"github.com/token-failover/token-failover/failover"
+)
 
 // Clock is the two clocks a transition between a replica's state and the
 // fleet's needs: the process clock of the replica's own state
@@ -15,6 +19,13 @@ func RecordOf(t failover.Token, c Clock, by string) Record {
 		return r
 	}
 	r.Reason = t.Reason.String()
+	if t.Target != (failover.Target{}) {
+		target := t.Target
+		if i := strings.IndexAny(target.Path, "?#"); i >= 0 {
+			target.Path = target.Path[:i] // a query may carry a key
+		}
+		r.Target = &target
+	}
 	if t.Status == failover.Cooling && t.Until > c.ProcessMs {
 		r.Cooling = true
 		r.RestMs = t.Until - c.ProcessMs
@@ -72,15 +83,24 @@ func adopt(t *failover.Token, r Record, c Clock, interval int64) {
 		}
 		if t.Status == failover.Available {
 			*t = failover.Token{Status: failover.Cooling, DemotedAt: c.ProcessMs, Reason: reasonOf(r.Reason),
-				Failures: t.Failures, Demotions: t.Demotions + 1, Restorations: t.Restorations, Target: t.Target}
+				Failures: t.Failures, Demotions: t.Demotions + 1, Restorations: t.Restorations, Target: targetOf(r, t)}
 		}
 		t.Until = max(t.Until, c.ProcessMs+left)
 	default:
 		if t.Status != failover.Unhealthy {
 			*t = failover.Token{Status: failover.Unhealthy, DemotedAt: c.ProcessMs, Reason: reasonOf(r.Reason),
-				NextProbe: c.ProcessMs + interval, Demotions: t.Demotions + 1, Restorations: t.Restorations, Target: t.Target}
+				NextProbe: c.ProcessMs + interval, Demotions: t.Demotions + 1, Restorations: t.Restorations, Target: targetOf(r, t)}
 		}
 	}
+}
+
+// targetOf is where a probe of an adopted demotion goes: the record's
+// target, else what the token had.
+func targetOf(r Record, t *failover.Token) failover.Target {
+	if r.Target != nil {
+		return *r.Target
+	}
+	return t.Target
 }
 
 func reasonOf(s string) failover.Reason {

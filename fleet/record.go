@@ -3,7 +3,13 @@ package fleet
 import (
 	"encoding/json"
 	"strings"
+
+	"github.com/token-failover/token-failover/failover"
 )
+
+// maxTargetBytes bounds a record's probe target, so a store value cannot
+// grow a replica's state without bound.
+const maxTargetBytes = 4096
 
 // Record is one token's health as the fleet shares it: only transitions
 // travel (a demotion or cooling, with its reason and until; a
@@ -32,6 +38,10 @@ type Record struct {
 	RestMs  int64 `json:"rest,omitempty"`
 	// By names the replica that wrote the transition (for logs).
 	By string `json:"by,omitempty"`
+	// Target is where the demoting request went (cluster, authority, path
+	// without its query, model as sent): whichever replica is elected to
+	// probe asks the same, even one that never served the key.
+	Target *failover.Target `json:"t,omitempty"`
 }
 
 // Supersedes tells whether r is a later transition than o.
@@ -81,6 +91,9 @@ func (r Record) Encode() []byte {
 func DecodeRecord(b []byte) (Record, error) {
 	var r Record
 	if err := json.Unmarshal(b, &r); err != nil || len(r.Reason) > 32 || len(r.By) > 64 {
+		return Record{}, ErrMalformed
+	}
+	if t := r.Target; t != nil && len(t.Cluster)+len(t.Authority)+len(t.Path)+len(t.Model) > maxTargetBytes {
 		return Record{}, ErrMalformed
 	}
 	return r, nil

@@ -50,6 +50,9 @@ const (
 	fleetLeaseKey   = KeyPrefix + "fleet/lease"
 	fleetRevKey     = KeyPrefix + "fleet/revision"
 	fleetReplicaKey = KeyPrefix + "fleet/replica"
+	// fleetOutageKey is "down" during an outage of the store, so that one
+	// VM of the replica says so, once.
+	fleetOutageKey = KeyPrefix + "fleet/outage"
 )
 
 // fleetLink is a root's side of the fleet.
@@ -142,13 +145,14 @@ func (f *fleetLink) storeUp(now int64) bool {
 // storeAnswered notes a successful store answer.
 func (r *Root) storeAnswered(now int64) {
 	f := r.fleet
-	if f.down {
+	if f.down && r.flipOutage("up") {
 		r.logf(abi.LogInfo, "fleet store (cluster %s) reachable again", f.cfg.Cluster)
 	}
 	f.lastOK, f.failures, f.retryAt, f.down = now, 0, 0, false
 }
 
-// storeFailed notes a failed store call: back off, and say so once.
+// storeFailed notes a failed store call: back off, and say so once per
+// outage in the whole replica.
 func (r *Root) storeFailed(now int64, why string) {
 	f := r.fleet
 	f.failures++
@@ -156,9 +160,22 @@ func (r *Root) storeFailed(now int64, why string) {
 	f.retryAt = now + min(backoff, maxStoreBackoffMs)
 	if !f.down && (f.lastOK == 0 || now-f.lastOK >= storeDownAfterMs || f.failures >= 3) {
 		f.down = true
-		r.logf(abi.LogWarn, "fleet store (cluster %s) unreachable (%s): this replica works alone, probing its own tokens, "+
-			"until it answers again", f.cfg.Cluster, why)
+		if r.flipOutage("down") {
+			r.logf(abi.LogWarn, "fleet store (cluster %s) unreachable (%s): this replica works alone, probing its own "+
+				"tokens, until it answers again", f.cfg.Cluster, why)
+		}
 	}
+}
+
+// flipOutage sets the replica's outage flag to to; true for the VM that
+// changed it (the one that speaks for the replica).
+func (r *Root) flipOutage(to string) bool {
+	flipped := false
+	_ = failover.Update(r.store, fleetOutageKey, func(old []byte, _ bool) ([]byte, bool) {
+		flipped = string(old) != to && (to == "down" || string(old) == "down")
+		return []byte(to), flipped
+	})
+	return flipped
 }
 
 // call sends one unary store call; false when it could not be sent.
