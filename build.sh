@@ -9,6 +9,8 @@
 #   ./build.sh demo       build, start mockllm + Envoy, break and heal tokens live
 #   ./build.sh e2e        only the real-Envoy tests, on every version
 #   ./build.sh bench      cost and convergence figures, written to BENCHMARKS.md
+#   ./build.sh bench fleet  the fleet tier's figures (3 Envoy replicas, etcd)
+#   ./build.sh demo-fleet three replicas stop using a revoked key at once
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -91,9 +93,16 @@ case "${1:-build}" in
     e2e_all -v ;;
   bench)
     build
-    ENVOY_BIN="$(envoy_bin "$ENVOY_VERSION")" WASM="$PWD/$OUT" go run ./cmd/bench "${@:2}" ;;
+    if [ "${2:-}" = fleet ]; then
+      ENVOY_BIN="$(envoy_bin "$ENVOY_VERSION")" ETCD_BIN="$(etcd_bin)" WASM="$PWD/$OUT" go run ./cmd/fleetbench "${@:3}"
+    else
+      ENVOY_BIN="$(envoy_bin "$ENVOY_VERSION")" WASM="$PWD/$OUT" go run ./cmd/bench "${@:2}"
+    fi ;;
+  demo-fleet)
+    build
+    ENVOY_BIN="$(envoy_bin "$ENVOY_VERSION")" ETCD_BIN="$(etcd_bin)" WASM="$PWD/$OUT" go run ./cmd/fleetbench -demo ;;
   demo)
     build
     ENVOY_BIN="$(envoy_bin "$ENVOY_VERSION")" go run ./cmd/demo ;;
-  *) echo "usage: $0 [build|test|e2e|envoy|etcd|demo|bench]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|test|e2e|envoy|etcd|demo|demo-fleet|bench [fleet]]" >&2; exit 2 ;;
 esac

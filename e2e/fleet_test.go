@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -10,34 +9,18 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/token-failover/token-failover/envoyrun"
 	"github.com/token-failover/token-failover/etcdrun"
+	"github.com/token-failover/token-failover/fleetrun"
 	"github.com/token-failover/token-failover/mockllm"
 	"github.com/token-failover/token-failover/wasmhost"
 )
 
 // fleetOf is several Envoy replicas (envoy-fleet.yaml) sharing one etcd
-// cluster; each replica has a mock provider of its own (the same script),
-// so a test sees which replica sent what.
+// cluster, each with a mock provider of its own (fleetrun).
 type fleetOf struct {
 	etcd     *etcdrun.Cluster
 	replicas []*env
-}
-
-// startEtcdCluster starts a real etcd of n members, failing under
-// REQUIRE_ENVOY=1 when etcd is missing.
-func startEtcdCluster(t *testing.T, n int) *etcdrun.Cluster {
-	t.Helper()
-	c, err := etcdrun.Start(n, t.TempDir())
-	if err == etcdrun.ErrNotInstalled {
-		if os.Getenv("REQUIRE_ENVOY") == "1" {
-			t.Fatalf("REQUIRE_ENVOY=1 but etcd is missing: %v", err)
-		}
-		t.Skipf("%v; ./build.sh etcd builds it", err)
-	}
-	require.NoError(t, err)
-	t.Cleanup(c.Stop)
-	return c
+	run      *fleetrun.Fleet
 }
 
 // fleetPluginConfig is the e2e pool with a fleet block.
@@ -45,52 +28,39 @@ func fleetPluginConfig() string {
 	return "fleet: {etcdCluster: etcd, timeout: 1000, proberTTL: 3}\n" + pluginConfig("")
 }
 
-// startFleet starts n replicas against a three-member etcd; each lists
-// every etcd member in its cluster "etcd".
+// startFleet starts n replicas (two workers each) against a three-member
+// etcd, failing under REQUIRE_ENVOY=1 when Envoy or etcd is missing.
 func startFleet(t *testing.T, n int) *fleetOf {
 	t.Helper()
 	bin := envoyBinary(t)
 	wasm, err := wasmhost.ModulePath()
 	require.NoError(t, err)
-	f := &fleetOf{etcd: startEtcdCluster(t, 3)}
-	var endpoints []string
-	for _, m := range f.etcd.Members {
-		host, port, _ := strings.Cut(m.Client, ":")
-		endpoints = append(endpoints, fmt.Sprintf("        - endpoint: {address: {socket_address: {address: %s, port_value: %s}}}", host, port))
+	run, err := fleetrun.Start(fleetrun.Options{Bin: bin, Wasm: wasm, Replicas: n, PluginConfig: fleetPluginConfig(), Dir: t.TempDir()})
+	if err == etcdrun.ErrNotInstalled {
+		if os.Getenv("REQUIRE_ENVOY") == "1" {
+			t.Fatalf("REQUIRE_ENVOY=1 but etcd is missing: %v", err)
+		}
+		t.Skipf("%v; ./build.sh etcd builds it", err)
 	}
-	for i := 0; i < n; i++ {
-		mock := mockllm.New()
-		addr, err := mock.Start("127.0.0.1:0")
-		require.NoError(t, err)
-		e, err := envoyrun.Start(envoyrun.Options{Bin: bin, Wasm: wasm, PluginConfig: fleetPluginConfig(), Upstream: addr,
-			Template: "envoy-fleet.yaml", Concurrency: 2, Upstreams: map[int]string{2379: f.etcd.Members[0].Client},
-			Edit: func(cfg string) string {
-				one := fmt.Sprintf("        - endpoint:\n            address:\n              socket_address: {address: 127.0.0.1, port_value: %s}",
-					strings.Split(f.etcd.Members[0].Client, ":")[1])
-				return strings.Replace(cfg, one, strings.Join(endpoints, "\n"), 1)
-			}})
-		r := &env{mock: mock, envoy: e, c: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
-		t.Cleanup(func() {
-			if e != nil {
-				_ = e.Stop()
-				if t.Failed() {
-					t.Logf("Envoy replica log (%s):\n%s", e.LogPath, e.Tail(60))
-				}
+	require.NoError(t, err)
+	f := &fleetOf{etcd: run.Etcd, run: run}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i, r := range run.Replicas {
+				t.Logf("Envoy replica %d log (%s):\n%s", i, r.Envoy.LogPath, r.Envoy.Tail(60))
 			}
-			_ = mock.Close()
-		})
-		require.NoError(t, err)
-		f.replicas = append(f.replicas, r)
+		}
+		run.Stop()
+	})
+	for _, r := range run.Replicas {
+		f.replicas = append(f.replicas, &env{mock: r.Mock, envoy: r.Envoy,
+			c: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}})
 	}
 	return f
 }
 
 // setAll scripts token i on every replica's mock.
-func (f *fleetOf) setAll(i int, b mockllm.Behaviour) {
-	for _, r := range f.replicas {
-		r.mock.Set(tokens[i], b)
-	}
-}
+func (f *fleetOf) setAll(i int, b mockllm.Behaviour) { f.run.SetAll(tokens[i], b) }
 
 // TestEnvoyFleet_RevokedKeyStopsEverywhereAndHealsOnce (issue 21): three
 // Envoy replicas (two workers each) and a three-member etcd. A key revoked
