@@ -49,13 +49,15 @@ type Host interface {
 	// being answered (a gRPC status code and message in OnGRPCClose).
 	GetStatus() (code uint32, message string, err error)
 
-	// GRPCCall sends one unary gRPC request to a cluster (an HTTP/2 one):
-	// its answer arrives in PluginContext.OnGRPCReceive, a failure in
-	// OnGRPCClose. Timeout 0 means none.
-	GRPCCall(cluster, service, method string, message []byte, timeoutMs uint32) (token uint32, err error)
+	// GRPCCall sends one unary gRPC request to the target grpcService (a
+	// serialized envoy GrpcService, or a bare cluster name; an HTTP/2
+	// cluster): its answer arrives in PluginContext.OnGRPCReceive, a
+	// failure in OnGRPCClose. Timeout 0 is sent as an expired deadline:
+	// always give one.
+	GRPCCall(grpcService []byte, service, method string, message []byte, timeoutMs uint32) (token uint32, err error)
 	// GRPCStream opens a bidirectional gRPC stream; messages arrive in
 	// OnGRPCReceive, its end in OnGRPCClose.
-	GRPCStream(cluster, service, method string) (token uint32, err error)
+	GRPCStream(grpcService []byte, service, method string) (token uint32, err error)
 	// GRPCSend sends a message on a stream (endStream half-closes it).
 	GRPCSend(token uint32, message []byte, endStream bool) error
 	// GRPCCancel cancels a call or resets a stream; no callback follows.

@@ -277,10 +277,9 @@ func (WasmHost) HTTPCall(cluster string, headers []HeaderPair, body []byte, trai
 	return id, err
 }
 
-// GRPCCall implements Host. The service argument is the bare cluster name,
-// which Envoy accepts when it does not parse as a GrpcService.
-func (WasmHost) GRPCCall(cluster, service, method string, message []byte, timeoutMs uint32) (uint32, error) {
-	cp, cn := strPtrLen(cluster)
+// GRPCCall implements Host.
+func (WasmHost) GRPCCall(grpcService []byte, service, method string, message []byte, timeoutMs uint32) (uint32, error) {
+	cp, cn := ptrLen(grpcService)
 	sp, sn := strPtrLen(service)
 	mp, mn := strPtrLen(method)
 	bp, bn := ptrLen(message)
@@ -292,8 +291,8 @@ func (WasmHost) GRPCCall(cluster, service, method string, message []byte, timeou
 }
 
 // GRPCStream implements Host.
-func (WasmHost) GRPCStream(cluster, service, method string) (uint32, error) {
-	cp, cn := strPtrLen(cluster)
+func (WasmHost) GRPCStream(grpcService []byte, service, method string) (uint32, error) {
+	cp, cn := ptrLen(grpcService)
 	sp, sn := strPtrLen(service)
 	mp, mn := strPtrLen(method)
 	hp, hn := ptrLen(EncodeHeaderMap(nil))

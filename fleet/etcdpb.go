@@ -22,6 +22,15 @@ const (
 	MethodWatch  = "Watch"
 )
 
+// GRPCService is a serialized envoy.config.core.v3.GrpcService naming an
+// Envoy cluster (envoy_grpc (1) { cluster_name (1) }): the argument Envoy's
+// gRPC hostcalls parse first. A bare cluster name also works, but one that
+// happens to parse as this proto would reach an unset target and crash
+// Envoy (docs/fleet.md).
+func GRPCService(cluster string) []byte {
+	return appendBytes(nil, 1, appendBytes(nil, 1, []byte(cluster)))
+}
+
 // KeyValue is mvccpb.KeyValue.
 type KeyValue struct {
 	Key            []byte // 1

@@ -57,7 +57,9 @@ const (
 
 // fleetLink is a root's side of the fleet.
 type fleetLink struct {
-	cfg     *config.FleetConfig
+	cfg *config.FleetConfig
+	// service names the etcd cluster to Envoy's gRPC hostcalls.
+	service []byte
 	keys    fleet.Keys
 	replica string
 	calls   map[uint32]storeCall
@@ -105,7 +107,7 @@ const (
 )
 
 func newFleetLink(cfg *config.FleetConfig) *fleetLink {
-	return &fleetLink{cfg: cfg, keys: fleet.Keys{Prefix: cfg.Prefix}, calls: map[uint32]storeCall{},
+	return &fleetLink{cfg: cfg, service: fleet.GRPCService(cfg.Cluster), keys: fleet.Keys{Prefix: cfg.Prefix}, calls: map[uint32]storeCall{},
 		prober: map[string]proberTerm{}}
 }
 
@@ -185,7 +187,7 @@ func (r *Root) call(c storeCall, service, method string, msg []byte) bool {
 	if !f.storeUsable(now) {
 		return false
 	}
-	token, err := r.host.GRPCCall(f.cfg.Cluster, service, method, msg, uint32(f.cfg.TimeoutMs))
+	token, err := r.host.GRPCCall(f.service, service, method, msg, uint32(f.cfg.TimeoutMs))
 	if err != nil {
 		r.storeFailed(now, "call not sent: "+err.Error())
 		return false

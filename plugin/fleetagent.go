@@ -61,7 +61,7 @@ func (r *Root) publishing(p *pool, i int) bool {
 func (r *Root) openWatch(from int64) {
 	f := r.fleet
 	now := r.host.ProcessMs()
-	token, err := r.host.GRPCStream(f.cfg.Cluster, fleet.ServiceWatch, fleet.MethodWatch)
+	token, err := r.host.GRPCStream(f.service, fleet.ServiceWatch, fleet.MethodWatch)
 	if err != nil {
 		r.storeFailed(now, "watch not opened: "+err.Error())
 		return

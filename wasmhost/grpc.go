@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -25,6 +27,26 @@ import (
 // not played: the plugin ignores them.)
 // Answers arrive in real time and are handed to the VM when the test
 // delivers them (DeliverGRPC, which Advance and Do call).
+
+// grpcTarget is the cluster a gRPC hostcall names: Envoy parses the
+// argument as a serialized GrpcService first (envoy_grpc (1) {
+// cluster_name (1) }), then takes it as a bare cluster name.
+func grpcTarget(arg []byte) string {
+	var cluster string
+	if outer, _, n := protowire.ConsumeTag(arg); n > 0 && outer == 1 {
+		if v, m := protowire.ConsumeBytes(arg[n:]); m > 0 && n+m == len(arg) {
+			if inner, _, k := protowire.ConsumeTag(v); k > 0 && inner == 1 {
+				if name, j := protowire.ConsumeBytes(v[k:]); j > 0 {
+					cluster = string(name)
+				}
+			}
+		}
+	}
+	if cluster == "" {
+		return string(arg)
+	}
+	return cluster
+}
 
 // grpcCodec passes messages through as the bytes the plugin wrote.
 type grpcCodec struct{}

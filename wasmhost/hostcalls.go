@@ -310,7 +310,7 @@ func (h *Host) instantiateHostModules() error {
 		s[0] = uint64(st)
 	})
 	def("proxy_grpc_call", normalOnly, types(12), types(1), func(_ context.Context, vm *VM, s []uint64) {
-		token, st := vm.grpcCall(string(vm.read(u32(s[0]), u32(s[1]))), string(vm.read(u32(s[2]), u32(s[3]))),
+		token, st := vm.grpcCall(grpcTarget(vm.read(u32(s[0]), u32(s[1]))), string(vm.read(u32(s[2]), u32(s[3]))),
 			string(vm.read(u32(s[4]), u32(s[5]))), vm.read(u32(s[8]), u32(s[9])), u32(s[10]))
 		if st == statusOK {
 			vm.writeU32(u32(s[11]), token)
@@ -318,7 +318,7 @@ func (h *Host) instantiateHostModules() error {
 		s[0] = uint64(st)
 	})
 	def("proxy_grpc_stream", normalOnly, types(9), types(1), func(_ context.Context, vm *VM, s []uint64) {
-		token, st := vm.grpcOpen(string(vm.read(u32(s[0]), u32(s[1]))), string(vm.read(u32(s[2]), u32(s[3]))),
+		token, st := vm.grpcOpen(grpcTarget(vm.read(u32(s[0]), u32(s[1]))), string(vm.read(u32(s[2]), u32(s[3]))),
 			string(vm.read(u32(s[4]), u32(s[5]))))
 		if st == statusOK {
 			vm.writeU32(u32(s[8]), token)

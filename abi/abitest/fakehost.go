@@ -198,12 +198,12 @@ func (f *FakeHost) HTTPCall(string, []abi.HeaderPair, []byte, []abi.HeaderPair, 
 func (f *FakeHost) GetStatus() (uint32, string, error) { return 0, "", nil }
 
 // GRPCCall implements abi.Host: the fake has no gRPC cluster.
-func (f *FakeHost) GRPCCall(string, string, string, []byte, uint32) (uint32, error) {
+func (f *FakeHost) GRPCCall([]byte, string, string, []byte, uint32) (uint32, error) {
 	return 0, abi.ErrBadArgument
 }
 
 // GRPCStream implements abi.Host: the fake has no gRPC cluster.
-func (f *FakeHost) GRPCStream(string, string, string) (uint32, error) { return 0, abi.ErrBadArgument }
+func (f *FakeHost) GRPCStream([]byte, string, string) (uint32, error) { return 0, abi.ErrBadArgument }
 
 // GRPCSend implements abi.Host.
 func (f *FakeHost) GRPCSend(uint32, []byte, bool) error { return abi.ErrNotFound }
