@@ -133,23 +133,28 @@ func (r *reader) tokens(v gjson.Result, path, typ string, info provider.TypeInfo
 		r.fail(field, "must hold at most %d tokens, got %d", MaxTokens, len(secrets))
 	}
 	seen := map[string]int{}
-	for k, s := range secrets {
-		el := fmt.Sprintf("%s[%d]", field, at[k])
+	for k, entry := range secrets {
+		// A reference (${env:NAME}) becomes its variable's value here; from
+		// then on it is checked as an inline token, its messages at where.
+		s, where, ok := r.resolveToken(fmt.Sprintf("%s[%d]", field, at[k]), entry)
+		if !ok {
+			continue
+		}
 		if t := strings.TrimSpace(s); t != s {
 			if t != "" {
 				// A newline at the end of a Kubernetes Secret is the usual cause.
-				r.warns = append(r.warns, el+": surrounding whitespace trimmed")
+				r.warns = append(r.warns, where+": surrounding whitespace trimmed")
 			}
 			s = t
 		}
 		j, dup := seen[s]
 		switch {
 		case s == "":
-			r.fail(el, `must not be empty (it would send "Bearer " with no key)`)
+			r.fail(where, `must not be empty (it would send "Bearer " with no key)`)
 		case headerSafe(s) >= 0:
-			r.fail(el, "has a character not allowed in a header (byte 0x%02x at position %d)", s[headerSafe(s)], headerSafe(s))
+			r.fail(where, "has a character not allowed in a header (byte 0x%02x at position %d)", s[headerSafe(s)], headerSafe(s))
 		case dup:
-			r.warn(el, "duplicates apiTokens[%d] (fingerprint %s): dropped, as a token's state is kept by position and the same key "+
+			r.warn(where, "duplicates apiTokens[%d] (fingerprint %s): dropped, as a token's state is kept by position and the same key "+
 				"twice would fail over to itself (Higress keeps both); the tokens after it are numbered one lower", j, provider.Fingerprint(s))
 		default:
 			seen[s] = at[k]

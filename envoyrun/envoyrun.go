@@ -244,6 +244,9 @@ func Start(o Options) (*Envoy, error) {
 	if abs, err := filepath.Abs(o.Wasm); err == nil {
 		o.Wasm = abs // Envoy runs in o.Dir
 	}
+	if abs, err := filepath.Abs(o.Bin); err == nil && strings.ContainsRune(o.Bin, filepath.Separator) {
+		o.Bin = abs // a relative ENVOY_BIN, run from o.Dir
+	}
 	if o.Dir == "" {
 		d, err := os.MkdirTemp("", "token-failover-envoy-")
 		if err != nil {
