@@ -41,8 +41,8 @@ type HTTPContext interface {
 	OnResponseHeaders(numHeaders int, endOfStream bool) Action
 	OnResponseBody(bodySize int, endOfStream bool) Action
 	OnResponseTrailers(numTrailers int) Action
-	// OnLog is the stream's last chance to look at it (access-log time).
-	OnLog()
-	// OnDone is called after OnLog; OnDelete follows.
+	// OnDone is the stream's end and the plugin's last look at it: Envoy
+	// calls it right after the access log, with the stream's info (its
+	// response.code_details) still there. No callback follows.
 	OnDone()
 }

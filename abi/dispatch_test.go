@@ -50,7 +50,6 @@ func (p *panickyStream) OnRequestTrailers(int) Action       { p.hit("reqtrailers
 func (p *panickyStream) OnResponseHeaders(int, bool) Action { p.hit("respheaders"); return ActionPause }
 func (p *panickyStream) OnResponseBody(int, bool) Action    { p.hit("respbody"); return ActionPause }
 func (p *panickyStream) OnResponseTrailers(int) Action      { p.hit("resptrailers"); return ActionPause }
-func (p *panickyStream) OnLog()                             { p.hit("log") }
 
 func TestDispatcher_RecoversPanicAndKeepsWorking(t *testing.T) {
 	tests := []struct {
@@ -66,7 +65,11 @@ func TestDispatcher_RecoversPanicAndKeepsWorking(t *testing.T) {
 		{"response body", "respbody", "proxy_on_response_body", func(d *Dispatcher) any { return d.OnResponseBody(2, 3, true) }, ActionContinue},
 		{"tick", "tick", "proxy_on_tick", func(d *Dispatcher) any { d.OnTick(1); return nil }, nil},
 		{"configure refuses", "configure", "proxy_on_configure", func(d *Dispatcher) any { return d.OnConfigure(1, 0) }, false},
-		{"log", "log", "proxy_on_log", func(d *Dispatcher) any { d.OnLog(2); return nil }, nil},
+		{"done: the stream is forgotten all the same", "done", "proxy_on_done", func(d *Dispatcher) any {
+			ok := d.OnDone(2)
+			d.OnContextCreate(2, 1) // created again for the checks below
+			return ok
+		}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -85,10 +88,8 @@ func TestDispatcher_RecoversPanicAndKeepsWorking(t *testing.T) {
 			// The VM lives on: the next callback on it works.
 			p.panicOn = ""
 			require.Equal(t, ActionPause, d.OnRequestHeaders(2, 3, false))
-			d.OnLog(2)
-			d.OnDone(2)
-			d.OnDelete(2)
-			require.Zero(t, d.Streams())
+			require.True(t, d.OnDone(2))
+			require.Zero(t, d.Streams(), "done forgets the stream")
 		})
 	}
 }

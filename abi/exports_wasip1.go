@@ -130,20 +130,8 @@ func proxyOnResponseTrailers(id uint32, n int32) uint32 {
 	return uint32(dispatcher.OnResponseTrailers(id, int(n)))
 }
 
-//go:wasmexport proxy_on_log
-func proxyOnLog(id uint32) {
-	statsCallback(cbLog, id)
-	dispatcher.OnLog(id)
-}
-
 //go:wasmexport proxy_on_done
 func proxyOnDone(id uint32) bool {
 	statsCallback(cbDone, id)
 	return dispatcher.OnDone(id)
-}
-
-//go:wasmexport proxy_on_delete
-func proxyOnDelete(id uint32) {
-	statsCallback(cbDelete, id)
-	dispatcher.OnDelete(id)
 }

@@ -6,9 +6,12 @@ package abi
 type Host interface {
 	// Log writes msg at level.
 	Log(level LogLevel, msg string)
-	// GetProperty reads an Envoy attribute such as "xds.cluster_name"; path
-	// segments are passed separately.
-	GetProperty(path ...string) ([]byte, error)
+	// GetProperty reads an Envoy attribute; path is its segments joined by
+	// NUL bytes, as the ABI encodes it (Prop builds one: Prop("xds",
+	// "route_name")). The value is a string (binary values, such as
+	// response.flags' little-endian integer, as bytes in it); a path given
+	// as a constant costs no allocation.
+	GetProperty(path string) (string, error)
 	// SetProperty writes a property of the stream, one path segment (Envoy
 	// keeps it as filter state "wasm.<path>"; Higress's Envoy also reads
 	// "clear_route_cache").

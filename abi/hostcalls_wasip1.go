@@ -3,7 +3,6 @@
 package abi
 
 import (
-	"strings"
 	"unsafe"
 )
 
@@ -140,17 +139,20 @@ func (WasmHost) Log(level LogLevel, msg string) {
 	proxyLog(uint32(level), p, n)
 }
 
-// GetProperty implements Host.
-func (WasmHost) GetProperty(path ...string) ([]byte, error) {
-	joined := strings.Join(path, "\x00")
-	kp, kn := strPtrLen(joined)
+// GetProperty implements Host. The value's buffer was allocated for it
+// alone and is never written again, so it becomes the string as it is.
+func (WasmHost) GetProperty(path string) (string, error) {
+	kp, kn := strPtrLen(path)
 	var ret *byte
 	var n int32
 	statsHostcall(hcGetProperty, kn)
 	if err := Status(proxyGetProperty(kp, kn, unsafe.Pointer(&ret), &n)).Err(); err != nil {
-		return nil, err
+		return "", err
 	}
-	return owned(ret, n), nil
+	if ret == nil || n <= 0 {
+		return "", nil
+	}
+	return unsafe.String(ret, int(n)), nil
 }
 
 // SetProperty implements Host.

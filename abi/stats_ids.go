@@ -26,9 +26,7 @@ const (
 	cbResponseHeaders
 	cbResponseBody
 	cbResponseTrailers
-	cbLog
 	cbDone
-	cbDelete
 	numCallbacks
 )
 

@@ -17,7 +17,7 @@ package abi
 //
 // The difference of two lines of one VM is exactly what the streams in
 // between cost (on a VM that serves one stream at a time), because the line
-// is written inside the proxy_on_delete that finishes a stream, after that
+// is written inside the proxy_on_done that finishes a stream, after that
 // callback is counted, and the line's own work (formatting, the log call)
 // is left out: its hostcall is made directly, and its Go allocations are
 // measured and subtracted.
@@ -49,11 +49,11 @@ var stats struct {
 	line []byte
 }
 
-// statsCallback counts a callback on entry; a proxy_on_delete of a stream
+// statsCallback counts a callback on entry; a proxy_on_done of a stream
 // context finishes a stream and may write the totals.
 func statsCallback(cb statCallback, id uint32) {
 	stats.callbacks[cb]++
-	if cb != cbDelete || dispatcher == nil {
+	if cb != cbDone || dispatcher == nil {
 		return
 	}
 	if _, ok := dispatcher.streams[id]; !ok {
@@ -147,9 +147,7 @@ var callbackNames = [numCallbacks]string{
 	cbResponseHeaders:  "proxy_on_response_headers",
 	cbResponseBody:     "proxy_on_response_body",
 	cbResponseTrailers: "proxy_on_response_trailers",
-	cbLog:              "proxy_on_log",
 	cbDone:             "proxy_on_done",
-	cbDelete:           "proxy_on_delete",
 }
 
 // hostcallNames are the import names, for the profile's output.

@@ -72,3 +72,17 @@ const (
 
 // HeaderPair is one header: key and value.
 type HeaderPair = [2]string
+
+// Prop joins property path segments as Host.GetProperty takes them:
+// Prop("xds", "route_name") is "xds\x00route_name". Keep the result in a
+// variable or constant: the hot path then builds nothing.
+func Prop(segments ...string) string {
+	out := ""
+	for i, s := range segments {
+		if i > 0 {
+			out += "\x00"
+		}
+		out += s
+	}
+	return out
+}

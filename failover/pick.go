@@ -1,27 +1,26 @@
 package failover
 
-// Pick chooses a token for a request at time now.
-//
-// usable(i) narrows candidates further (e.g. tokens that already failed this
-// request); nil accepts all. choose(n) picks one of n usable candidates
-// (random, round-robin, sticky...). When no token is usable, Pick falls back
-// to the token back soonest: the cooling one with the earliest Until, else
-// the unhealthy one demoted longest ago; allDown is then true and backAt is
-// when that token is expected back (0 = unknown).
-func (p Pool) Pick(now int64, usable func(int) bool, choose func(candidates []int) int) (token int, allDown bool, backAt int64) {
-	var buf [16]int
-	candidates := buf[:0]
+// Candidates appends to buf the tokens that may serve a request at time
+// now (usable, and accepted by mayServe; nil accepts all) and returns it.
+// The caller picks one of them; taking buf from the caller keeps the list
+// on the caller's stack (no allocation per request).
+func (p Pool) Candidates(now int64, mayServe func(int) bool, buf []int) []int {
 	for i, t := range p.Tokens {
-		if t.Usable(now) && (usable == nil || usable(i)) {
-			candidates = append(candidates, i)
+		if t.Usable(now) && (mayServe == nil || mayServe(i)) {
+			buf = append(buf, i)
 		}
 	}
-	if len(candidates) > 0 {
-		return candidates[choose(candidates)], false, 0
-	}
+	return buf
+}
+
+// Fallback is the token to use when none is usable (Candidates is empty):
+// among those mayServe accepts, the cooling one with the earliest Until,
+// else the unhealthy one demoted longest ago; backAt is when it is expected
+// back (0 = unknown). token is -1 when mayServe accepts none.
+func (p Pool) Fallback(mayServe func(int) bool) (token int, backAt int64) {
 	token = -1
 	for i, t := range p.Tokens {
-		if usable != nil && !usable(i) {
+		if mayServe != nil && !mayServe(i) {
 			continue
 		}
 		if token < 0 || soonerBack(t, p.Tokens[token]) {
@@ -29,7 +28,7 @@ func (p Pool) Pick(now int64, usable func(int) bool, choose func(candidates []in
 		}
 	}
 	if token < 0 {
-		return -1, true, 0
+		return -1, 0
 	}
 	t := p.Tokens[token]
 	switch {
@@ -38,7 +37,18 @@ func (p Pool) Pick(now int64, usable func(int) bool, choose func(candidates []in
 	case t.Status == Unhealthy:
 		backAt = t.NextProbe
 	}
-	return token, true, backAt
+	return token, backAt
+}
+
+// AllAvailable tells whether every token is available (then no clock is
+// needed to tell which may serve).
+func (p Pool) AllAvailable() bool {
+	for _, t := range p.Tokens {
+		if t.Status != Available {
+			return false
+		}
+	}
+	return true
 }
 
 // soonerBack orders down tokens by how likely they are to serve: cooling

@@ -112,27 +112,30 @@ func TestExpire_RestoresCooledAndCooldownTokens(t *testing.T) {
 	require.Equal(t, 3, p.UsableCount(5000))
 }
 
-func TestPick_FallsBackToSoonestBack(t *testing.T) {
-	first := func(c []int) int { return 0 }
+func TestPick_CandidatesAndTheSoonestBack(t *testing.T) {
 	p := NewPool(3)
 	p.Tokens[0] = Token{Status: Unhealthy, DemotedAt: 5, NextProbe: 900}
 	p.Tokens[1] = Token{Status: Cooling, Until: 3000}
 	p.Tokens[2] = Token{Status: Cooling, Until: 2000}
-	tok, down, back := p.Pick(1000, nil, first)
-	require.True(t, down)
+	require.Empty(t, p.Candidates(1000, nil, nil))
+	require.Equal(t, []int{2}, p.Candidates(2500, nil, nil), "a cooldown that ran out serves again")
+	tok, back := p.Fallback(nil)
 	require.Equal(t, 2, tok)
 	require.Equal(t, int64(2000), back)
 
 	p.Tokens[1] = Token{Status: Unhealthy, DemotedAt: 1}
 	p.Tokens[2] = Token{Status: Unhealthy, DemotedAt: 9}
-	tok, down, _ = p.Pick(1000, nil, first)
-	require.True(t, down)
+	tok, _ = p.Fallback(nil)
 	require.Equal(t, 1, tok, "least recently demoted")
 
 	p.Tokens[2] = Token{}
-	tok, down, _ = p.Pick(1000, func(i int) bool { return i != 2 }, first)
-	require.True(t, down, "excluded tokens are not candidates")
+	require.Empty(t, p.Candidates(1000, func(i int) bool { return i != 2 }, nil), "excluded tokens are not candidates")
+	tok, _ = p.Fallback(func(i int) bool { return i != 2 })
 	require.Equal(t, 1, tok)
+	tok, _ = p.Fallback(func(int) bool { return false })
+	require.Equal(t, -1, tok)
+	require.False(t, p.AllAvailable())
+	require.True(t, NewPool(2).AllAvailable())
 }
 
 func TestDecode_RejectsCorruptValues(t *testing.T) {
@@ -195,20 +198,18 @@ func TestRecord_RetryAfterOn5xxCoolsAndStillCounts(t *testing.T) {
 }
 
 func TestPick_AllDownPrefersATokenThatMayRecover(t *testing.T) {
-	first := func(c []int) int { return 0 }
 	p := NewPool(4)
 	p.Tokens[0] = Token{Status: Unhealthy, Reason: ReasonAuth, DemotedAt: 1}
 	p.Tokens[1] = Token{Status: Unhealthy, Reason: ReasonQuota, DemotedAt: 2}
 	p.Tokens[2] = Token{Status: Unhealthy, Reason: ReasonUpstream, DemotedAt: 9}
 	p.Tokens[3] = Token{Status: Unhealthy, Reason: ReasonRateLimit, DemotedAt: 3}
-	tok, down, _ := p.Pick(1000, nil, first)
-	require.True(t, down)
+	tok, _ := p.Fallback(nil)
 	require.Equal(t, 2, tok, "upstream failures first, however recent; the revoked key last")
 	p.Tokens[2].Reason = ReasonAuth
-	tok, _, _ = p.Pick(1000, nil, first)
+	tok, _ = p.Fallback(nil)
 	require.Equal(t, 3, tok)
 	p.Tokens[1] = Token{Status: Cooling, Until: 5000, Reason: ReasonRateLimit}
-	tok, _, back := p.Pick(1000, nil, first)
+	tok, back := p.Fallback(nil)
 	require.Equal(t, 1, tok, "a cooling token before any unhealthy one")
 	require.Equal(t, int64(5000), back)
 }

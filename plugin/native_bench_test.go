@@ -40,8 +40,6 @@ func BenchmarkRequest_Native(b *testing.B) {
 		d.OnRequestBody(id, len(body), true)
 		d.OnResponseHeaders(id, 1, false)
 		d.OnResponseBody(id, 10, true)
-		d.OnLog(id)
 		d.OnDone(id)
-		d.OnDelete(id)
 	}
 }

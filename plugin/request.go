@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"crypto/hmac"
-	"encoding/binary"
 	"strconv"
 	"strings"
 
@@ -47,9 +46,11 @@ type stream struct {
 	tried       []int
 	routerRetry bool
 	probe       bool
-	// routeSig names the route the client's request matched (downstream
-	// mode; route.go).
-	routeSig string
+	// routeAt is the route the client's request matched, and guarded
+	// whether the route guard watches this stream (downstream mode;
+	// route.go).
+	routeAt routeID
+	guarded bool
 }
 
 // OnRequestHeaders picks a token (one shared-data read) and rewrites auth,
@@ -105,13 +106,13 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 	s.block = b
 	cfg := b.cfg
 	if !r.cfg.Upstream {
-		s.routeSig = s.routeSignature()
+		s.routeAt, s.guarded = s.clientRoute(), true
 		if s.refuseMovedRoute() {
 			return abi.ActionPause
 		}
 		// Higress's Envoy keeps the route through the writes below when
 		// asked (route.go); upstream Envoy keeps this as filter state.
-		_ = host.SetProperty("clear_route_cache", []byte("off"))
+		_ = host.SetProperty("clear_route_cache", off)
 	}
 	if cfg.PassClientAuth {
 		return s.passClientAuth(headers, head, endOfStream, contentType, encoding, hasContentLength)
@@ -283,13 +284,24 @@ func (s *stream) pick(headers []abi.HeaderPair) (int, bool) {
 			}
 		}
 	}
-	now := r.host.ProcessMs()
-	tok, allDown, backAt := state.Pick(now, s.mayServe(now), s.chooser(sticky))
-	if tok < 0 { // every token was tried: any may serve this last attempt
-		tok, allDown, backAt = state.Pick(now, nil, s.chooser(sticky))
+	var now int64
+	if !state.AllAvailable() {
+		now = r.host.ProcessMs() // only a token that is down needs the clock
 	}
-	if !allDown {
-		return tok, true
+	var buf [16]int
+	may := s.mayServe(now)
+	if cands := state.Candidates(now, may, buf[:0]); len(cands) > 0 {
+		return cands[s.choose(cands, sticky)], true
+	}
+	tok, backAt := state.Fallback(may)
+	if tok < 0 { // every token was tried: any may serve this last attempt
+		if cands := state.Candidates(now, nil, buf[:0]); len(cands) > 0 {
+			return cands[s.choose(cands, sticky)], true
+		}
+		tok, backAt = state.Fallback(nil)
+	}
+	if now == 0 {
+		now = r.host.ProcessMs()
 	}
 	p.metrics.inc(p.metrics.allDown)
 	if b.cfg.Failover.RejectWhenAllDown {
@@ -307,28 +319,29 @@ func (s *stream) pick(headers []abi.HeaderPair) (int, bool) {
 	return tok, true
 }
 
-// chooser returns the selection policy over usable candidates.
-func (s *stream) chooser(sticky string) func([]int) int {
-	b, rnd := s.block, s.root.vm.rnd
+// choose is the block's selection policy over the candidates (an index
+// into them): round-robin in this VM, sticky by the session's rendezvous
+// hash (a session keeps its token while it is usable, moves to its
+// next-highest token when demoted, returns on restore, and cannot be
+// steered: the hash is keyed with the process's secret), else random. A
+// method, not a closure, so that picking allocates nothing.
+func (s *stream) choose(cands []int, sticky string) int {
+	b := s.block
 	switch {
 	case b.cfg.Selection == "round-robin":
-		return func(c []int) int { b.rr++; return int(b.rr % uint32(len(c))) }
+		b.rr++
+		return int(b.rr % uint32(len(cands)))
 	case b.cfg.Selection == "sticky" && sticky != "":
-		// Rendezvous hashing keyed with the process's secret: a session
-		// keeps its token while it is usable, moves to its next-highest
-		// token when demoted, returns on restore, and cannot be steered.
 		seed := s.root.vm.stickySeed(sticky)
-		return func(c []int) int {
-			best, bestScore := 0, uint64(0)
-			for k, i := range c {
-				if sc := mix64(seed ^ uint64(i)*0x9e3779b97f4a7c15); k == 0 || sc > bestScore {
-					best, bestScore = k, sc
-				}
+		best, bestScore := 0, uint64(0)
+		for k, i := range cands {
+			if sc := mix64(seed ^ uint64(i)*0x9e3779b97f4a7c15); k == 0 || sc > bestScore {
+				best, bestScore = k, sc
 			}
-			return best
 		}
+		return best
 	}
-	return func(c []int) int { return rnd.IntN(len(c)) }
+	return s.root.vm.rnd.IntN(len(cands))
 }
 
 // mix64 is SplitMix64's finaliser: a cheap bijective scramble.
@@ -532,8 +545,8 @@ func (s *stream) upstreamAttempt(headers []abi.HeaderPair) bool {
 			return true
 		}
 	}
-	if v, err := r.host.GetProperty("upstream", "request_attempt_count"); err == nil && len(v) == 8 {
-		s.routerRetry = binary.LittleEndian.Uint64(v) > 1
+	if v, err := r.host.GetProperty(propAttemptCount); err == nil && len(v) == 8 {
+		s.routerRetry = v[0] > 1 || v[1:] != "\x00\x00\x00\x00\x00\x00\x00"
 	}
 	return false
 }

@@ -17,7 +17,7 @@ type response struct {
 	headers []abi.HeaderPair // kept for error answers (rate-limit headers)
 	body    []byte           // the start of an error answer's body
 	// judged is set once the outcome was recorded: at the end of the
-	// answer, or in OnLog for a stream that ended without one.
+	// answer, or in OnDone for a stream that ended without one.
 	judged bool
 	// started is set once response headers arrived from upstream.
 	started bool
@@ -28,7 +28,7 @@ type response struct {
 // (a stream that dies after its 200 is not a success, and an error body
 // can say whose fault it is).
 func (s *stream) OnResponseHeaders(_ int, endOfStream bool) abi.Action {
-	if s.routeSig != "" && !s.ownReply && s.checkRoute() {
+	if s.guarded && !s.ownReply && s.checkRoute() {
 		// Not the route the token was picked for: nobody is charged and
 		// nothing is retried.
 		s.retry, s.resp = nil, response{judged: true, started: true}
@@ -48,8 +48,7 @@ func (s *stream) OnResponseHeaders(_ int, endOfStream bool) abi.Action {
 		}
 		return abi.ActionContinue
 	}
-	d, _ := host.GetProperty("response", "code_details")
-	s.resp.details = string(d)
+	s.resp.details, _ = host.GetProperty(propCodeDetails)
 	if s.resp.details == "" || s.resp.details == "via_upstream" {
 		s.resp.headers, _ = host.GetHeaders(abi.MapResponseHeaders)
 	}
@@ -94,13 +93,10 @@ func (s *stream) OnResponseTrailers(int) abi.Action {
 	return abi.ActionContinue
 }
 
-// OnLog judges a stream that ended without the end of its answer: Envoy's
-// final details say whether the provider reset it mid-stream (a failure)
-// or the client went away (nobody's fault).
-func (s *stream) OnLog() { s.judgeAtEnd() }
-
-// OnDone implements abi.HTTPContext. An upstream filter gets no OnLog (each
-// router attempt ends with OnDone), so its attempt is judged here.
+// OnDone implements abi.HTTPContext: the stream's end. It judges a stream
+// that ended without the end of its answer: Envoy's final details say
+// whether the provider reset it mid-stream (a failure) or the client went
+// away (nobody's fault); in mode: upstream it is a router attempt's end.
 func (s *stream) OnDone() {
 	s.judgeAtEnd()
 	s.done = true
@@ -120,8 +116,7 @@ func (s *stream) judgeAtEnd() {
 		s.judge()
 		return
 	}
-	d, _ := s.root.host.GetProperty("response", "code_details")
-	s.resp.details = string(d)
+	s.resp.details, _ = s.root.host.GetProperty(propCodeDetails)
 	if !s.resp.started && s.resp.details == "" {
 		s.resp.judged = true
 		if s.root.cfg.Upstream {
@@ -131,8 +126,8 @@ func (s *stream) judgeAtEnd() {
 			// client leaving, the route's timeout or Envoy's own refusals
 			// all come with details.
 			why := "attempt ended without an answer"
-			if v, _ := s.root.host.GetProperty("upstream", "transport_failure_reason"); len(v) > 0 {
-				why += " (" + string(v) + ")"
+			if v, _ := s.root.host.GetProperty(propTransportFailure); v != "" {
+				why += " (" + v + ")"
 			}
 			s.record(s.token, failover.Outcome{Class: failover.ClassUpstream, Why: why})
 		}
@@ -155,6 +150,19 @@ func (s *stream) judge() {
 	s.resp.headers, s.resp.body = nil, nil
 }
 
+// The Envoy attributes the plugin reads, as the ABI spells their paths.
+var (
+	propRouteName        = abi.Prop("xds", "route_name")
+	propClusterName      = abi.Prop("xds", "cluster_name")
+	propCodeDetails      = abi.Prop("response", "code_details")
+	propTransportFailure = abi.Prop("upstream", "transport_failure_reason")
+	propAttemptCount     = abi.Prop("upstream", "request_attempt_count")
+)
+
+// off is the value of Higress's clear_route_cache property that keeps a
+// stream's route (route.go).
+var off = []byte("off")
+
 // headerLookup finds a header in pairs ("" when absent).
 func headerLookup(pairs []abi.HeaderPair) func(string) string {
 	if pairs == nil {
@@ -173,8 +181,8 @@ func headerLookup(pairs []abi.HeaderPair) func(string) string {
 // RouteName implements config.Route: xds.route_name, read once.
 func (s *stream) RouteName() string {
 	if !s.routeRead {
-		v, _ := s.root.host.GetProperty("xds", "route_name")
-		s.route, s.routeRead = string(v), true
+		s.route, _ = s.root.host.GetProperty(propRouteName)
+		s.routeRead = true
 	}
 	return s.route
 }
@@ -186,8 +194,7 @@ func (s *stream) ClusterName() string { return s.routeCluster() }
 // context.
 func (s *stream) routeCluster() string {
 	if s.cluster == "" {
-		c, _ := s.root.host.GetProperty("xds", "cluster_name")
-		s.cluster = string(c)
+		s.cluster, _ = s.root.host.GetProperty(propClusterName)
 	}
 	return s.cluster
 }

@@ -140,10 +140,12 @@ func (rt *retry) start() bool {
 	if b.cfg.Failover.Enabled {
 		state = b.pool.read(r)
 	}
-	tok, allDown, _ := state.Pick(now, s.mayServe(now), s.chooser(""))
-	if tok < 0 || allDown {
-		return false
+	var buf [16]int
+	cands := state.Candidates(now, s.mayServe(now), buf[:0])
+	if len(cands) == 0 {
+		return false // nothing usable that has not failed this request
 	}
+	tok := cands[s.choose(cands, "")]
 	headers := make([]abi.HeaderPair, 0, len(rt.headers)+len(rt.auth))
 	for _, h := range rt.headers {
 		switch {

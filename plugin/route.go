@@ -32,8 +32,8 @@ import (
 // routeRecheckEvery, so a route configuration changed under a running
 // plugin is noticed without a property read per request.
 
-// routeRecheckEvery is how many answers of a verified route signature pass
-// between checks; maxVerifiedRoutes bounds the per-root set of them.
+// routeRecheckEvery is how many answers of a verified route and rewrite
+// pass between checks; maxVerifiedRoutes bounds the per-root set of them.
 const (
 	routeRecheckEvery = 256
 	maxVerifiedRoutes = 4096
@@ -43,28 +43,48 @@ const (
 type routeGuard struct {
 	// key is the shared-data key of the moved routes of this configuration.
 	key string
-	// moved maps a route signature (routeSignature) to what Envoy routed
-	// its rewritten requests to; cas is the shared value it was read from.
-	moved map[string]string
+	// moved maps a route to what Envoy routed its rewritten requests to;
+	// cas is the shared value it was read from.
+	moved map[routeID]string
 	cas   uint32
-	// verified counts answers per signature and rewrite that kept their route.
-	verified map[string]uint32
+	// verified counts answers per route and rewrite that kept their route.
+	verified map[verifiedRoute]uint32
+}
+
+// routeID names a route: by its name, or for an unnamed route by its
+// cluster (both empty: no route).
+type routeID struct{ name, cluster string }
+
+func (r routeID) String() string {
+	switch {
+	case r.name != "":
+		return "route " + r.name
+	case r.cluster != "":
+		return "cluster " + r.cluster
+	}
+	return "no route"
+}
+
+// verifiedRoute is a route and where the plugin's rewrite sent its requests.
+type verifiedRoute struct {
+	route           routeID
+	authority, path string
 }
 
 func newRouteGuard(rawConfig []byte) routeGuard {
 	sum := sha256.Sum256(rawConfig)
-	return routeGuard{key: KeyPrefix + "rerouted/" + hex.EncodeToString(sum[:6]), moved: map[string]string{},
-		verified: map[string]uint32{}}
+	return routeGuard{key: KeyPrefix + "rerouted/" + hex.EncodeToString(sum[:6]), moved: map[routeID]string{},
+		verified: map[verifiedRoute]uint32{}}
 }
 
-// routeSignature names the route the stream's request matched: its name,
-// or for an unnamed route its cluster. Read before the router runs, the
-// xds properties still name the client's route after any header write.
-func (s *stream) routeSignature() string {
+// clientRoute names the route the stream's request matched. Read before
+// the router runs, the xds properties still name the client's route after
+// any header write.
+func (s *stream) clientRoute() routeID {
 	if name := s.RouteName(); name != "" {
-		return "route " + name
+		return routeID{name: name}
 	}
-	return "cluster " + s.routeCluster()
+	return routeID{cluster: s.routeCluster()}
 }
 
 // refuseMovedRoute answers a request on a route whose rewrites Envoy has
@@ -74,11 +94,11 @@ func (s *stream) refuseMovedRoute() bool {
 	if len(g.moved) == 0 {
 		return false
 	}
-	to, moved := g.moved[s.routeSig]
+	to, moved := g.moved[s.routeAt]
 	if !moved {
 		return false
 	}
-	s.refuse(500, "token_failover_rerouted", "this gateway's "+s.routeSig+" sends the provider's rewritten request to "+to+
+	s.refuse(500, "token_failover_rerouted", "this gateway's "+s.routeAt.String()+" sends the provider's rewritten request to "+to+
 		", so token-failover does not send it; the gateway's operator must run token-failover with mode: upstream, or "+
 		"route the rewritten host and path back to this route (see the README's section on routes)")
 	return true
@@ -88,51 +108,51 @@ func (s *stream) refuseMovedRoute() bool {
 // another route than the client's (then noted for every worker).
 func (s *stream) checkRoute() (moved bool) {
 	g := &s.root.guard
-	key := s.routeSig + "\x00" + s.sent.Authority + "\x00" + pathOnly(s.sent.Path)
+	key := verifiedRoute{route: s.routeAt, authority: s.sent.Authority, path: pathOnly(s.sent.Path)}
 	if n, ok := g.verified[key]; ok {
 		g.verified[key] = n + 1
 		if (n+1)%routeRecheckEvery != 0 {
 			return false
 		}
 	}
-	after := "no route"
-	if v, _ := s.root.host.GetProperty("xds", "route_name"); len(v) > 0 {
-		after = "route " + string(v)
-	} else if v, _ := s.root.host.GetProperty("xds", "cluster_name"); len(v) > 0 {
-		after = "cluster " + string(v)
+	var after routeID
+	if v, _ := s.root.host.GetProperty(propRouteName); v != "" {
+		after.name = v
+	} else {
+		after.cluster, _ = s.root.host.GetProperty(propClusterName)
 	}
-	if after == s.routeSig {
+	if after == s.routeAt {
 		if _, ok := g.verified[key]; !ok {
 			if len(g.verified) >= maxVerifiedRoutes {
-				g.verified = map[string]uint32{}
+				g.verified = map[verifiedRoute]uint32{}
 			}
 			g.verified[key] = 1
 		}
 		return false
 	}
 	s.block.pool.metrics.inc(s.block.pool.metrics.rerouted)
-	s.root.noteMovedRoute(s.routeSig, after, s.sent.Authority, s.sent.Path)
+	s.root.noteMovedRoute(s.routeAt, after.String(), s.sent.Authority, s.sent.Path)
 	return true
 }
 
 // noteMovedRoute records a moved route in this root and in shared data (for
 // every worker), and says so once.
-func (r *Root) noteMovedRoute(sig, to, authority, path string) {
+func (r *Root) noteMovedRoute(from routeID, to, authority, path string) {
 	g := &r.guard
-	if _, known := g.moved[sig]; known {
+	if _, known := g.moved[from]; known {
 		return
 	}
-	g.moved[sig] = to
+	g.moved[from] = to
 	r.logf(abi.LogError, "the request on %s, rewritten for the provider to %s%s, went to %s: Envoy picks the route again "+
 		"after a filter changes request headers, so this route's requests are refused from now on (no token is sent or "+
 		"charged); run token-failover with mode: upstream, or route the rewritten host and path back to this route",
-		sig, authority, pathOnly(path), to)
+		from, authority, pathOnly(path), to)
 	err := failover.Update(r.store, g.key, func(old []byte, _ bool) ([]byte, bool) {
 		set := decodeMoved(old)
-		if _, ok := set[sig]; ok {
+		if _, ok := set[from]; ok {
 			return nil, false
 		}
-		set[sig] = to
+		set[from] = to
 		return encodeMoved(set), true
 	})
 	if err != nil {
@@ -149,26 +169,26 @@ func (r *Root) loadMovedRoutes() {
 		return
 	}
 	g.cas = cas
-	for sig, to := range decodeMoved(v) {
-		g.moved[sig] = to
+	for from, to := range decodeMoved(v) {
+		g.moved[from] = to
 	}
 }
 
-// decodeMoved reads "signature\tdestination" lines.
-func decodeMoved(b []byte) map[string]string {
-	set := map[string]string{}
+// decodeMoved reads "name\tcluster\tdestination" lines.
+func decodeMoved(b []byte) map[routeID]string {
+	set := map[routeID]string{}
 	for _, line := range strings.Split(string(b), "\n") {
-		if sig, to, ok := strings.Cut(line, "\t"); ok {
-			set[sig] = to
+		if f := strings.SplitN(line, "\t", 3); len(f) == 3 {
+			set[routeID{name: f[0], cluster: f[1]}] = f[2]
 		}
 	}
 	return set
 }
 
-func encodeMoved(set map[string]string) []byte {
+func encodeMoved(set map[routeID]string) []byte {
 	lines := make([]string, 0, len(set))
-	for sig, to := range set {
-		lines = append(lines, sig+"\t"+to)
+	for from, to := range set {
+		lines = append(lines, from.name+"\t"+from.cluster+"\t"+to)
 	}
 	sort.Strings(lines)
 	return []byte(strings.Join(lines, "\n"))

@@ -21,12 +21,12 @@ func BenchmarkExport_MemoryAllocate(b *testing.B) {
 	}
 }
 
-func BenchmarkExport_OnLogNoop(b *testing.B) {
+func BenchmarkExport_OnTickNoop(b *testing.B) {
 	h := newHost(b, `provider: {type: openai, apiTokens: [a]}`, nil)
 	vm := h.Workers()[0]
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := vm.call(99, "proxy_on_log", 99); err != nil {
+		if _, err := vm.call(99, "proxy_on_tick", 99); err != nil {
 			b.Fatal(err)
 		}
 	}

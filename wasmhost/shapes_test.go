@@ -45,7 +45,7 @@ func TestStreamShapes_CallbacksInEnvoysOrder(t *testing.T) {
 			require.NoError(t, s.Respond(OK()))
 			return s
 		}, []string{"context_create", "request_headers", "request_body", "request_body", "request_body",
-			"response_headers", "response_body", "log", "done", "delete"}},
+			"response_headers", "response_body", "done"}},
 		{"request trailers", func(t *testing.T, w *VM) *Stream {
 			s, err := w.Start(Request{Headers: Chat("m").Headers, Body: body, Trailers: []Pair{{"x-checksum", "1"}}})
 			require.NoError(t, err)
@@ -54,7 +54,7 @@ func TestStreamShapes_CallbacksInEnvoysOrder(t *testing.T) {
 			require.NoError(t, s.Respond(OK()))
 			return s
 		}, []string{"context_create", "request_headers", "request_body", "request_trailers",
-			"response_headers", "response_body", "log", "done", "delete"}},
+			"response_headers", "response_body", "done"}},
 		{"early answer ends the stream", func(t *testing.T, w *VM) *Stream {
 			s, err := w.Open(Request{Headers: Chat("m").Headers, Body: body, Chunks: []int{10}})
 			require.NoError(t, err)
@@ -65,7 +65,7 @@ func TestStreamShapes_CallbacksInEnvoysOrder(t *testing.T) {
 			_, err = s.SendBody()
 			require.ErrorIs(t, err, ErrEnded, "Envoy resets the rest of the request")
 			return s
-		}, []string{"context_create", "request_headers", "request_body", "response_headers", "response_body", "log", "done", "delete"}},
+		}, []string{"context_create", "request_headers", "request_body", "response_headers", "response_body", "done"}},
 		{"response chunks and trailers", func(t *testing.T, w *VM) *Stream {
 			s, err := w.Start(Chat("m"))
 			require.NoError(t, err)
@@ -76,7 +76,7 @@ func TestStreamShapes_CallbacksInEnvoysOrder(t *testing.T) {
 			require.Equal(t, []Pair{{"x-usage", "3"}}, s.Response.Trailers)
 			return s
 		}, []string{"context_create", "request_headers", "request_body", "response_headers", "response_body",
-			"response_body", "response_trailers", "log", "done", "delete"}},
+			"response_body", "response_trailers", "done"}},
 		{"client gone before the answer", func(t *testing.T, w *VM) *Stream {
 			s, err := w.Start(Chat("m"))
 			require.NoError(t, err)
@@ -84,7 +84,7 @@ func TestStreamShapes_CallbacksInEnvoysOrder(t *testing.T) {
 			require.True(t, s.Upstream.Reset)
 			require.Equal(t, "downstream_remote_disconnect", s.Response.Details)
 			return s
-		}, []string{"context_create", "request_headers", "request_body", "log", "done", "delete"}},
+		}, []string{"context_create", "request_headers", "request_body", "done"}},
 		{"client gone mid-stream", func(t *testing.T, w *VM) *Stream {
 			s, err := w.Start(Chat("m"))
 			require.NoError(t, err)
@@ -94,7 +94,7 @@ func TestStreamShapes_CallbacksInEnvoysOrder(t *testing.T) {
 			require.Equal(t, 200, s.Response.Status)
 			require.True(t, s.Response.Reset)
 			return s
-		}, []string{"context_create", "request_headers", "request_body", "response_headers", "response_body", "log", "done", "delete"}},
+		}, []string{"context_create", "request_headers", "request_body", "response_headers", "response_body", "done"}},
 		{"upstream reset mid-stream", func(t *testing.T, w *VM) *Stream {
 			s, err := w.Start(Chat("m"))
 			require.NoError(t, err)
@@ -105,7 +105,7 @@ func TestStreamShapes_CallbacksInEnvoysOrder(t *testing.T) {
 			require.Equal(t, "upstream_reset_after_response_started{protocol_error}", s.Response.Details)
 			require.Equal(t, r.Body[:5], s.Response.Body)
 			return s
-		}, []string{"context_create", "request_headers", "request_body", "response_headers", "response_body", "log", "done", "delete"}},
+		}, []string{"context_create", "request_headers", "request_body", "response_headers", "response_body", "done"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -180,7 +180,7 @@ func TestReload_OldAndNewRootCoexist(t *testing.T) {
 	require.NoError(t, fresh.Respond(OK()))
 	require.Len(t, w.Roots(), 2)
 	got = traced(t, h, func() { require.NoError(t, inFlight.Respond(OK())) })
-	require.Equal(t, []string{"response_headers", "response_body", "log", "done", "delete", "done", "delete"}, got,
+	require.Equal(t, []string{"response_headers", "response_body", "done", "done"}, got,
 		"the old root goes after its last stream")
 	require.Equal(t, []uint32{w.rootID}, w.Roots())
 }

@@ -540,6 +540,9 @@ func (s *Stream) end() error {
 		cbs = cbs[1:] // only the downstream filter manager logs
 	}
 	for _, cb := range cbs {
+		if vm.export(cb) == nil {
+			continue // Envoy skips a callback the module does not export
+		}
 		if _, err := vm.call(s.id, cb, uint64(s.id)); err != nil {
 			return err
 		}

@@ -202,7 +202,10 @@ func (vm *VM) retire(root uint32) error {
 	if _, err := vm.call(root, "proxy_on_done", uint64(root)); err != nil {
 		return err
 	}
-	_, err := vm.call(root, "proxy_on_delete", uint64(root))
+	var err error
+	if vm.export("proxy_on_delete") != nil { // optional, as in Envoy
+		_, err = vm.call(root, "proxy_on_delete", uint64(root))
+	}
 	delete(vm.roots, root)
 	return err
 }

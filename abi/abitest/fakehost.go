@@ -52,13 +52,14 @@ func (f *FakeHost) headerMap(m abi.MapType) *[]abi.HeaderPair {
 // Log implements abi.Host.
 func (f *FakeHost) Log(level abi.LogLevel, msg string) { f.Logs = append(f.Logs, msg) }
 
-// GetProperty implements abi.Host.
-func (f *FakeHost) GetProperty(path ...string) ([]byte, error) {
-	v, ok := f.Properties[strings.Join(path, ".")]
+// GetProperty implements abi.Host; Properties are keyed with dots
+// ("xds.route_name").
+func (f *FakeHost) GetProperty(path string) (string, error) {
+	v, ok := f.Properties[strings.ReplaceAll(path, "\x00", ".")]
 	if !ok {
-		return nil, abi.ErrNotFound
+		return "", abi.ErrNotFound
 	}
-	return []byte(v), nil
+	return v, nil
 }
 
 // SetProperty implements abi.Host: it stores the value as a property.

@@ -34,7 +34,6 @@ func (stream) OnRequestTrailers(int) abi.Action       { return abi.ActionContinu
 func (stream) OnResponseHeaders(int, bool) abi.Action { return abi.ActionContinue }
 func (stream) OnResponseBody(int, bool) abi.Action    { return abi.ActionContinue }
 func (stream) OnResponseTrailers(int) abi.Action      { return abi.ActionContinue }
-func (stream) OnLog()                                 {}
 func (stream) OnDone()                                {}
 
 func init() { abi.SetVMContext(vm{}) }

@@ -50,8 +50,8 @@ func (s stream) OnRequestHeaders(n int, eos bool) abi.Action {
 		s.log("continue request: %v", h.ContinueStream(abi.StreamRequest))
 	}
 	mark, _ := h.GetHeader(abi.MapRequestHeaders, "x-trace-mark")
-	cluster, _ := h.GetProperty("xds", "cluster_name")
-	route, _ := h.GetProperty("xds", "route_name")
+	cluster, _ := h.GetProperty(abi.Prop("xds", "cluster_name"))
+	route, _ := h.GetProperty(abi.Prop("xds", "route_name"))
 	s.log("request_headers %v mark=%q cluster=%q route=%q", eos, mark, cluster, route)
 	if err := h.ReplaceHeader(abi.MapRequestHeaders, "x-trace-mark", mark+"x"); err != nil {
 		s.log("replace failed: %v", err)
@@ -64,8 +64,8 @@ func (s stream) OnRequestHeaders(n int, eos bool) abi.Action {
 			if err := h.ReplaceHeader(abi.MapRequestHeaders, r[1], v); err != nil {
 				s.log("replace %s failed: %v", r[1], err)
 			}
-			cluster, _ := h.GetProperty("xds", "cluster_name")
-			route, _ := h.GetProperty("xds", "route_name")
+			cluster, _ := h.GetProperty(abi.Prop("xds", "cluster_name"))
+			route, _ := h.GetProperty(abi.Prop("xds", "route_name"))
 			s.log("after %s write cluster=%q route=%q", r[1], cluster, route)
 		}
 	}
@@ -82,9 +82,9 @@ func (s stream) OnRequestTrailers(n int) abi.Action {
 func (s stream) OnResponseHeaders(n int, eos bool) abi.Action {
 	h := abi.WasmHost{}
 	status, _ := h.GetHeader(abi.MapResponseHeaders, ":status")
-	cluster, _ := h.GetProperty("xds", "cluster_name")
-	route, _ := h.GetProperty("xds", "route_name")
-	details, _ := h.GetProperty("response", "code_details")
+	cluster, _ := h.GetProperty(abi.Prop("xds", "cluster_name"))
+	route, _ := h.GetProperty(abi.Prop("xds", "route_name"))
+	details, _ := h.GetProperty(abi.Prop("response", "code_details"))
 	s.log("response_headers %v status=%s cluster=%q route=%q details=%q", eos, status, cluster, route, details)
 	return abi.ActionContinue
 }
@@ -96,21 +96,20 @@ func (s stream) OnResponseTrailers(n int) abi.Action {
 	s.log("response_trailers")
 	return abi.ActionContinue
 }
-func (s stream) OnLog() { s.log("log") }
 
 // OnDone also logs what Envoy says of the stream's end (an upstream
 // filter gets no on_log: this is where it learns how its attempt ended).
 func (s stream) OnDone() {
 	h := abi.WasmHost{}
-	details, _ := h.GetProperty("response", "code_details")
-	flags, _ := h.GetProperty("response", "flags")
+	details, _ := h.GetProperty(abi.Prop("response", "code_details"))
+	flags, _ := h.GetProperty(abi.Prop("response", "flags"))
 	var f uint64
 	for i := len(flags) - 1; i >= 0; i-- {
 		f = f<<8 | uint64(flags[i])
 	}
 	s.log("done details=%q flags=%#x", details, f)
 	for _, p := range doneProperties {
-		val, err := h.GetProperty(strings.Split(p, ".")...)
+		val, err := h.GetProperty(abi.Prop(strings.Split(p, ".")...))
 		s.log("done property %s=%q (%v)", p, val, err)
 	}
 }
