@@ -91,7 +91,7 @@ type FailoverConfig struct {
 	Settings           failover.Settings
 	HealthCheckTimeout int64 // ms
 	HealthCheckModel   string
-	Patterns           failover.StatusPatterns
+	Patterns           *failover.StatusPatterns
 	// RejectWhenAllDown answers 503 instead of using the soonest-back token.
 	RejectWhenAllDown bool
 }
@@ -101,7 +101,7 @@ type RetryConfig struct {
 	Enabled      bool
 	MaxRetries   int64
 	TimeoutMs    int64
-	Patterns     failover.StatusPatterns
+	Patterns     *failover.StatusPatterns
 	MaxBodyBytes int64
 }
 

@@ -58,7 +58,7 @@ func (r *reader) retry(block gjson.Result, blockPath string) RetryConfig {
 // Status codes written as numbers are read as their text; an empty list
 // means the default set, as in Higress (whose default is every 4xx and
 // 5xx; ours is the failure policy's).
-func (r *reader) patterns(v gjson.Result, path, key string) failover.StatusPatterns {
+func (r *reader) patterns(v gjson.Result, path, key string) *failover.StatusPatterns {
 	before := len(r.errs)
 	list, present := r.strings(v, path, key, listOpts{numbers: true})
 	if !present || len(r.errs) > before {

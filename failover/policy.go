@@ -98,28 +98,47 @@ const DefaultRateLimitCooldownMs = 30_000
 // cannot park a token for days.
 const MaxCooldownMs = 3_600_000
 
-// StatusPatterns is a compiled failoverOnStatus list; nil means the default set.
-type StatusPatterns []*regexp.Regexp
+// StatusPatterns is a compiled failoverOnStatus (or retryOnStatus) list; a
+// nil *StatusPatterns means the default set. Every status from 100 to 599
+// is matched once when the list is compiled, so a request's answer is
+// judged without running a regular expression.
+type StatusPatterns struct {
+	res   []*regexp.Regexp
+	table [600]bool // table[s]: s matches, for 100 <= s < 600
+}
 
 // CompileStatusPatterns compiles failoverOnStatus entries. Each is anchored:
 // "5xx" (x = any digit), "429" and "4.*" match whole status codes only.
-func CompileStatusPatterns(patterns []string) (StatusPatterns, error) {
-	out := make(StatusPatterns, 0, len(patterns))
+func CompileStatusPatterns(patterns []string) (*StatusPatterns, error) {
+	out := &StatusPatterns{res: make([]*regexp.Regexp, 0, len(patterns))}
 	for _, p := range patterns {
 		expr := strings.ReplaceAll(strings.ToLower(p), "x", "[0-9]")
 		re, err := regexp.Compile("^(?:" + expr + ")$")
 		if err != nil {
 			return nil, fmt.Errorf("%q is not a valid pattern: %v", p, err)
 		}
-		out = append(out, re)
+		out.res = append(out.res, re)
+	}
+	for s := 100; s < len(out.table); s++ {
+		out.table[s] = out.matchText(s)
 	}
 	return out, nil
 }
 
 // Match tells whether status matches one of the patterns.
-func (ps StatusPatterns) Match(status int) bool {
+func (ps *StatusPatterns) Match(status int) bool {
+	if ps == nil {
+		return false
+	}
+	if status >= 100 && status < len(ps.table) {
+		return ps.table[status]
+	}
+	return ps.matchText(status)
+}
+
+func (ps *StatusPatterns) matchText(status int) bool {
 	s := strconv.Itoa(status)
-	for _, re := range ps {
+	for _, re := range ps.res {
 		if re.MatchString(s) {
 			return true
 		}
@@ -129,7 +148,7 @@ func (ps StatusPatterns) Match(status int) bool {
 
 // Failing tells whether a status counts against the token under these
 // patterns (nil: 401, 402, 403, 408, 429 and 5xx).
-func (ps StatusPatterns) Failing(status int) bool {
+func (ps *StatusPatterns) Failing(status int) bool {
 	if ps == nil {
 		return status == 401 || status == 402 || status == 403 || status == 408 || status == 429 || status >= 500
 	}
@@ -162,7 +181,7 @@ func (r Response) header(name string) string {
 
 // Classify applies the failure policy to a response. wallNowMs is the wall
 // clock (unix ms), used only to turn HTTP dates and epochs into durations.
-func Classify(r Response, patterns StatusPatterns, wallNowMs int64) Outcome {
+func Classify(r Response, patterns *StatusPatterns, wallNowMs int64) Outcome {
 	if r.CodeDetails != "" && r.CodeDetails != "via_upstream" {
 		// Envoy (or another filter) answered: only the provider's own
 		// failures count, never Envoy's refusals or the client leaving.
@@ -170,6 +189,11 @@ func Classify(r Response, patterns StatusPatterns, wallNowMs int64) Outcome {
 			return Outcome{Class: ClassUpstream, Why: r.CodeDetails}
 		}
 		return Outcome{Class: ClassIgnore, Why: r.CodeDetails}
+	}
+	if r.Status >= 200 && r.Status < 300 && !patterns.Failing(r.Status) {
+		// The common case, decided before building any text: a success
+		// needs no reason (nothing logs one) and no account.
+		return Outcome{Class: ClassSuccess}
 	}
 	why := "status " + strconv.Itoa(r.Status)
 	var e errorBody

@@ -125,6 +125,25 @@ func TestClassify_FailoverOnStatusIsAnchored(t *testing.T) {
 	require.ErrorContains(t, err, `"5(x" is not a valid pattern`)
 }
 
+// TestStatusPatterns_TableAgreesWithTheExpressions: the table built at
+// compile time answers as the expressions do, inside and outside its range,
+// and a pattern that names a 2xx keeps a 2xx from the success fast path.
+func TestStatusPatterns_TableAgreesWithTheExpressions(t *testing.T) {
+	ps, err := CompileStatusPatterns([]string{"5xx", "2.4", "60[0-9]", "99"})
+	require.NoError(t, err)
+	for _, s := range []int{99, 100, 200, 204, 214, 299, 404, 500, 599, 600, 609, 610, 1204} {
+		require.Equal(t, ps.matchText(s), ps.Match(s), "status %d", s)
+	}
+	require.True(t, ps.Match(609))
+	require.True(t, ps.Match(99))
+	require.False(t, ps.Match(200))
+	require.Equal(t, ClassSuccess, Classify(Response{Status: 200}, ps, 0).Class)
+	require.NotEqual(t, ClassSuccess, Classify(Response{Status: 204}, ps, 0).Class, "204 is configured as failing")
+	var none *StatusPatterns
+	require.False(t, none.Match(500), "no list matches nothing")
+	require.True(t, none.Failing(500), "but fails by the default set")
+}
+
 // TestClassify_ErrorBodiesSayWhoseFault pins the provider error bodies the
 // policy reads (docs/outcomes.md gives each one's source).
 func TestClassify_ErrorBodiesSayWhoseFault(t *testing.T) {

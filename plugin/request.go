@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/token-failover/token-failover/abi"
-	"github.com/token-failover/token-failover/config"
 	"github.com/token-failover/token-failover/modelscan"
 	"github.com/token-failover/token-failover/provider"
 )
@@ -122,8 +121,8 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 		return abi.ActionPause
 	}
 	s.token = tok
-	sent := target(cfg, head)
-	auth := cfg.Provider.Auth(sent, cfg.Tokens[tok].Secret())
+	sent := b.target(head)
+	auth := b.credential(tok, sent)
 	for _, h := range headers {
 		if provider.StripFromClient(h[0]) && !setsHeader(auth, h[0]) {
 			if err := host.RemoveHeader(abi.MapRequestHeaders, h[0]); err != nil {
@@ -183,7 +182,7 @@ func (s *stream) mapsBody(endOfStream bool, contentType, encoding string, hasCon
 // auth header, as Higress does.
 func (s *stream) passClientAuth(headers []abi.HeaderPair, head provider.Head, endOfStream bool, contentType, encoding string, hasContentLength bool) abi.Action {
 	host, cfg := s.root.host, s.block.cfg
-	sent := target(cfg, head)
+	sent := s.block.target(head)
 	if key := clientKey(headers, cfg.ClientKeyHeaders); key != "" {
 		for _, a := range cfg.Provider.Auth(sent, key) {
 			if err := host.ReplaceHeader(abi.MapRequestHeaders, a[0], a[1]); err != nil {
@@ -196,17 +195,6 @@ func (s *stream) passClientAuth(headers []abi.HeaderPair, head provider.Head, en
 	}
 	act, _ := s.mapsBody(endOfStream, contentType, encoding, hasContentLength)
 	return act
-}
-
-// target is where a block sends a request: the provider's authority and
-// path, with the model in the path mapped.
-func target(cfg *config.ProviderBlock, head provider.Head) provider.Head {
-	sent := head
-	cfg.Provider.Rewrite(&sent)
-	if cfg.Provider.ModelInPath(sent.Path) {
-		sent.Path, _ = provider.RewritePathModel(sent.Path, cfg.Mapping)
-	}
-	return sent
 }
 
 // sendTo rewrites the request's authority and path from head to sent and
@@ -497,7 +485,7 @@ func (s *stream) mapBody(size int, endOfStream bool) abi.Action {
 			} else if prefix, err = host.GetBuffer(abi.BufferRequestBody, 0, editStart); err != nil || len(prefix) != editStart {
 				return s.refuse(500, "token_failover_rewrite_failed", "the gateway could not map the request's model")
 			}
-			edit = append(append(s.root.vm.edit[:0], prefix...), provider.QuoteJSON(to)...)
+			edit = provider.AppendQuotedJSON(append(s.root.vm.edit[:0], prefix...), to)
 			s.root.vm.edit = edit
 		}
 		off = from + len(window)

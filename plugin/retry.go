@@ -158,7 +158,7 @@ func (rt *retry) start() bool {
 			headers = append(headers, h)
 		}
 	}
-	headers = append(headers, b.cfg.Provider.Auth(s.sent, b.cfg.Tokens[tok].Secret())...)
+	headers = append(headers, b.credential(tok, s.sent)...)
 	timeout := rt.deadline - now
 	id, err := r.host.HTTPCall(s.cluster, headers, rt.body, rt.trailers, uint32(timeout))
 	if err != nil {

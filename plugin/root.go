@@ -7,6 +7,7 @@ import (
 	"github.com/token-failover/token-failover/abi"
 	"github.com/token-failover/token-failover/config"
 	"github.com/token-failover/token-failover/failover"
+	"github.com/token-failover/token-failover/provider"
 )
 
 // Tick and lease timing.
@@ -56,6 +57,41 @@ type block struct {
 	pool *pool
 	// rr is the round-robin position of this block in this VM.
 	rr uint32
+	// auth holds each token's credential headers, built once, when the
+	// provider's do not depend on the request (provider.AuthIgnoresHead).
+	auth [][]abi.HeaderPair
+	// seen and sent are the last request head this block rewrote and
+	// where target sent it: most requests of a route repeat both.
+	seen, sent provider.Head
+}
+
+func cloneHead(h provider.Head) provider.Head {
+	return provider.Head{Method: strings.Clone(h.Method), Authority: strings.Clone(h.Authority), Path: strings.Clone(h.Path)}
+}
+
+// credential is the headers that carry token tok to the provider for a
+// request sent to sent.
+func (b *block) credential(tok int, sent provider.Head) []abi.HeaderPair {
+	if b.auth != nil {
+		return b.auth[tok]
+	}
+	return b.cfg.Provider.Auth(sent, b.cfg.Tokens[tok].Secret())
+}
+
+// target is where the block sends a request: the provider's authority and
+// path, with a model in the path mapped; the last answer is kept.
+func (b *block) target(head provider.Head) provider.Head {
+	if head == b.seen && head != (provider.Head{}) {
+		return b.sent
+	}
+	sent := head
+	b.cfg.Provider.Rewrite(&sent)
+	if b.cfg.Provider.ModelInPath(sent.Path) {
+		sent.Path, _ = provider.RewritePathModel(sent.Path, b.cfg.Mapping)
+	}
+	// Copies, so the block keeps no client header block alive.
+	b.seen, b.sent = cloneHead(head), cloneHead(sent)
+	return sent
 }
 
 // call is an http call in flight: a probe (retry nil) or a retry.
@@ -133,6 +169,12 @@ func (r *Root) OnConfigure(size int) bool {
 // request counters only.
 func (r *Root) addBlock(cfg *config.ProviderBlock) *block {
 	b := &block{cfg: cfg}
+	if cfg.Provider != nil && provider.AuthIgnoresHead(cfg.Provider) {
+		b.auth = make([][]abi.HeaderPair, len(cfg.Tokens))
+		for i, t := range cfg.Tokens {
+			b.auth[i] = cfg.Provider.Auth(provider.Head{}, t.Secret())
+		}
+	}
 	for _, p := range r.pools {
 		if cfg.PassClientAuth {
 			break

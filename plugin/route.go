@@ -47,8 +47,11 @@ type routeGuard struct {
 	// cas is the shared value it was read from.
 	moved map[routeID]string
 	cas   uint32
-	// verified counts answers per route and rewrite that kept their route.
-	verified map[verifiedRoute]uint32
+	// verified counts answers per route and rewrite that kept their route;
+	// last is the one counted last (most answers repeat it: no hashing).
+	verified map[verifiedRoute]*uint32
+	last     verifiedRoute
+	lastN    *uint32
 }
 
 // routeID names a route: by its name, or for an unnamed route by its
@@ -74,7 +77,7 @@ type verifiedRoute struct {
 func newRouteGuard(rawConfig []byte) routeGuard {
 	sum := sha256.Sum256(rawConfig)
 	return routeGuard{key: KeyPrefix + "rerouted/" + hex.EncodeToString(sum[:6]), moved: map[routeID]string{},
-		verified: map[verifiedRoute]uint32{}}
+		verified: map[verifiedRoute]*uint32{}}
 }
 
 // clientRoute names the route the stream's request matched. Read before
@@ -109,9 +112,13 @@ func (s *stream) refuseMovedRoute() bool {
 func (s *stream) checkRoute() (moved bool) {
 	g := &s.root.guard
 	key := verifiedRoute{route: s.routeAt, authority: s.sent.Authority, path: pathOnly(s.sent.Path)}
-	if n, ok := g.verified[key]; ok {
-		g.verified[key] = n + 1
-		if (n+1)%routeRecheckEvery != 0 {
+	n := g.lastN
+	if n == nil || key != g.last {
+		n = g.verified[key]
+	}
+	if n != nil {
+		g.last, g.lastN = key, n
+		if *n++; *n%routeRecheckEvery != 0 {
 			return false
 		}
 	}
@@ -122,11 +129,14 @@ func (s *stream) checkRoute() (moved bool) {
 		after.cluster, _ = s.root.host.GetProperty(propClusterName)
 	}
 	if after == s.routeAt {
-		if _, ok := g.verified[key]; !ok {
+		if n == nil {
 			if len(g.verified) >= maxVerifiedRoutes {
-				g.verified = map[verifiedRoute]uint32{}
+				g.verified = map[verifiedRoute]*uint32{}
 			}
-			g.verified[key] = 1
+			n = new(uint32)
+			*n = 1
+			g.verified[key] = n
+			g.last, g.lastN = key, n
 		}
 		return false
 	}

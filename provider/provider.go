@@ -34,6 +34,19 @@ type Provider interface {
 	Probe(t ProbeTarget, secret string) Probe
 }
 
+// AuthIgnoresHead tells whether p's Auth is the same for every request, so
+// a caller may build each token's headers once. Only the types known to
+// ignore the head say so; Gemini's depends on the path (its OpenAI-format
+// paths take a bearer token), and a type added later is asked per request
+// until it is listed here.
+func AuthIgnoresHead(p Provider) bool {
+	switch p.(type) {
+	case *compat, *azure, claude, generic:
+		return true
+	}
+	return false
+}
+
 // StripFromClient tells whether a client request header must not reach the
 // provider: the client's own credentials, and OpenAI's organization and
 // project selectors, which would bill the operator's key to an account

@@ -221,3 +221,34 @@ func TestCompat_BearerNotDoubled(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []HeaderPair{{"authorization", "Bearer sk-x"}}, p.Auth(Head{}, "Bearer sk-x"))
 }
+
+// TestAuthIgnoresHead_HoldsForEveryType checks the promise callers cache
+// on: a type that says its Auth ignores the head gives the same headers
+// for every request path and host.
+func TestAuthIgnoresHead_HoldsForEveryType(t *testing.T) {
+	heads := []Head{
+		{Method: "POST", Authority: "gw", Path: "/v1/chat/completions"},
+		{Method: "POST", Authority: "other", Path: "/v1beta/openai/chat/completions"},
+		{Method: "POST", Authority: "gw", Path: "/v1beta/models/gemini-pro:generateContent"},
+		{Method: "GET", Authority: "gw", Path: "/v1/models?x=1"},
+	}
+	cached := 0
+	for _, typ := range Types() {
+		p, err := New(typ, Options{AzureServiceURL: "https://r.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-02-01"})
+		if err != nil {
+			continue // a type that needs more options than these
+		}
+		if !AuthIgnoresHead(p) {
+			continue
+		}
+		cached++
+		want := p.Auth(heads[0], "tok")
+		for _, h := range heads[1:] {
+			require.Equal(t, want, p.Auth(h, "tok"), "%s at %s", typ, h.Path)
+		}
+	}
+	require.Greater(t, cached, 20, "the OpenAI-compatible types, azure and claude cache their headers")
+	g, err := New("gemini", Options{})
+	require.NoError(t, err)
+	require.False(t, AuthIgnoresHead(g), "gemini's credential depends on the path")
+}

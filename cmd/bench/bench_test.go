@@ -40,15 +40,15 @@ func TestChatBody_ExactSizeAndModelPosition(t *testing.T) {
 }
 
 func TestVariants_ConfigsParse(t *testing.T) {
-	vs, err := variants("plugin.wasm", "null.wasm")
+	vs, err := variants("plugin.wasm", "null.wasm", "probe.wasm")
 	require.NoError(t, err)
 	letters := ""
 	for _, v := range vs {
 		letters += v.letter
 	}
-	require.Equal(t, "abcdefghi", letters)
+	require.Equal(t, "abcdefghijklmnopqrstuvwx", letters)
 	by := map[string]*config.Config{}
-	for _, v := range vs[3:] {
+	for _, v := range vs[3:9] { // the plugin's variants; j-n are the cost probe's
 		c, err := config.Parse([]byte(v.config))
 		require.NoError(t, err, v.label())
 		require.Empty(t, c.Warnings, v.label())
@@ -60,6 +60,9 @@ func TestVariants_ConfigsParse(t *testing.T) {
 	require.True(t, by["f"].Global.Retry.Enabled)
 	require.Equal(t, "sticky", by["g"].Global.Selection)
 	require.Equal(t, "x-session-id", by["g"].Global.StickyHeader)
+	r := vs[17]
+	require.Equal(t, vs[4].config, r.config, "r is e")
+	require.Contains(t, r.edit("                  vm_id: token-failover\n"), `GOGC: "off"`)
 }
 
 func TestQuantile_Interpolates(t *testing.T) {

@@ -38,7 +38,7 @@ func runProfile(w io.Writer, s settings) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	fmt.Fprintln(os.Stderr, "building the plugin and the null module with -tags tfstats...")
+	fmt.Fprintln(os.Stderr, "building the plugin, the null module and the cost probe with -tags tfstats...")
 	plugin, err := buildModule(dir, ".", "token-failover-tfstats.wasm", "tfstats")
 	if err != nil {
 		return err
@@ -47,7 +47,11 @@ func runProfile(w io.Writer, s settings) error {
 	if err != nil {
 		return err
 	}
-	all, err := variants(plugin, null)
+	probe, err := buildModule(dir, "./wasmhost/testdata/costprobe", "costprobe-tfstats.wasm", "tfstats")
+	if err != nil {
+		return err
+	}
+	all, err := variants(plugin, null, probe)
 	if err != nil {
 		return err
 	}

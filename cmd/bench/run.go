@@ -30,7 +30,11 @@ func run(w *strings.Builder, s settings) (warnings []string, err error) {
 	if err != nil {
 		return nil, err
 	}
-	all, err := variants(wasm, null)
+	probe, err := buildModule(dir, "./wasmhost/testdata/costprobe", "costprobe.wasm")
+	if err != nil {
+		return nil, err
+	}
+	all, err := variants(wasm, null, probe)
 	if err != nil {
 		return nil, err
 	}

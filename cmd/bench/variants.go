@@ -18,6 +18,8 @@ type variant struct {
 	filter string
 	// wasm is the module of a "wasm" variant; config its plugin configuration.
 	wasm, config string
+	// edit, when set, changes the variant's rendered Envoy configuration.
+	edit func(string) string
 
 	envoy  *envoyrun.Envoy
 	client *loadClient
@@ -38,9 +40,11 @@ const (
   modelMapping: {"gpt-4*": gpt-4o-mini, "*": gpt-4o-mini}}`
 )
 
-// variants returns the set-ups a to g, given the plugin and the null
-// module, and the ablations h and i, which run only when named in -only.
-func variants(plugin, null string) ([]*variant, error) {
+// variants returns the set-ups a to g, given the plugin, the null module
+// and the cost probe; the ablations h and i and the attribution probes j to
+// p run only when named in -only (j-n: the null module plus one kind of
+// work, wasmhost/testdata/costprobe).
+func variants(plugin, null, probe string) ([]*variant, error) {
 	shipped, err := shippedConfig()
 	if err != nil {
 		return nil, err
@@ -63,7 +67,29 @@ func variants(plugin, null string) ([]*variant, error) {
 		{letter: "g", name: "e + sticky tokens", filter: "wasm", wasm: plugin, config: sticky},
 		{letter: "h", name: "e without modelMapping", filter: "wasm", wasm: plugin, config: noMappingConfig},
 		{letter: "i", name: "e without failover", filter: "wasm", wasm: plugin, config: noFailoverConfig},
+		{letter: "j", name: "null + a 512-byte stream object", filter: "wasm", wasm: probe, config: "alloc"},
+		{letter: "k", name: "null + a hostcall returning nothing", filter: "wasm", wasm: probe, config: "hostcall"},
+		{letter: "l", name: "null + a header read (1 allocate callback)", filter: "wasm", wasm: probe, config: "getheader"},
+		{letter: "m", name: "null + five header reads", filter: "wasm", wasm: probe, config: "getheader5"},
+		{letter: "n", name: "null + every request header", filter: "wasm", wasm: probe, config: "getheaders"},
+		{letter: "o", name: "null + 20 hostcalls returning nothing", filter: "wasm", wasm: probe, config: "hostcall20"},
+		{letter: "p", name: "null + 20 header reads (20 allocate callbacks)", filter: "wasm", wasm: probe, config: "getheader20"},
+		{letter: "q", name: "null with the whole plugin linked in", filter: "wasm", wasm: probe, config: "linked"},
+		{letter: "r", name: "e with GOGC=off", filter: "wasm", wasm: plugin, config: shipped, edit: gcOff},
+		{letter: "s", name: "null + e's hostcalls, no Go work", filter: "wasm", wasm: probe, config: "floor"},
+		{letter: "t", name: "null + e's Go work on a fake host, no hostcall", filter: "wasm", wasm: probe, config: "gowork"},
+		{letter: "u", name: "s without the route read and clear_route_cache", filter: "wasm", wasm: probe, config: "floor -route -setprop"},
+		{letter: "v", name: "s without the :authority write", filter: "wasm", wasm: probe, config: "floor -authority"},
+		{letter: "w", name: "s without the body rewrite (content-length kept)", filter: "wasm", wasm: probe, config: "floor -body"},
+		{letter: "x", name: "s without the shared-data reads", filter: "wasm", wasm: probe, config: "floor -shared"},
 	}, nil
+}
+
+// gcOff gives the wasm VM the environment variable GOGC=off: Go's
+// collector never runs (variant r prices the collector's share).
+func gcOff(config string) string {
+	return strings.Replace(config, "                  vm_id: token-failover\n",
+		"                  vm_id: token-failover\n                  environment_variables: {key_values: {GOGC: \"off\"}}\n", 1)
 }
 
 // label is "e. token-failover, envoy.yaml".
@@ -72,7 +98,7 @@ func (v *variant) label() string { return v.letter + ". " + v.name }
 // start starts the variant's Envoy (--concurrency 2) and its client.
 func (v *variant) start(bin, upstream string, conns int) error {
 	e, err := envoyrun.Start(envoyrun.Options{Bin: bin, Wasm: v.wasm, Upstream: upstream, Filter: v.filter,
-		PluginConfig: v.config, Concurrency: 2})
+		PluginConfig: v.config, Concurrency: 2, Edit: v.edit})
 	v.envoy = e
 	if err != nil {
 		return fmt.Errorf("%s: %w", v.label(), err)
