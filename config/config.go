@@ -27,6 +27,8 @@ type Config struct {
 	Rules []Rule
 	// Fleet is the etcd store shared by every replica; nil works alone.
 	Fleet *FleetConfig
+	// Status is the status page and its manual actions; nil: none.
+	Status *StatusConfig
 	// Warnings are non-fatal remarks (unknown or ignored fields, values
 	// read leniently) to log at start. Parse returns them on error too.
 	Warnings []string
@@ -128,7 +130,7 @@ const (
 
 // Fields the top level and a rule may hold (besides a rule's match keys).
 var (
-	topFields  = []string{"provider", "providers", "activeProviderId", "_rules_", "mode", "fleet"}
+	topFields  = []string{"provider", "providers", "activeProviderId", "_rules_", "mode", "fleet", "status"}
 	ruleFields = []string{"_match_route_", "_match_domain_", "_match_service_", "_match_route_prefix_",
 		"provider", "providers", "activeProviderId"}
 )
@@ -149,6 +151,11 @@ func Parse(raw []byte) (*Config, error) {
 		cfg.Upstream = r.oneOf(root, "", "mode", "downstream", "downstream", "upstream") == "upstream"
 		r.shapes(root, cfg)
 		cfg.Fleet = r.fleet(root)
+		cfg.Status = r.status(root)
+	}
+	if cfg.Upstream && cfg.Status != nil {
+		r.fail("status", "is answered by the listener's filter (mode: downstream); with mode: upstream, configure it in a "+
+			"second token-failover filter on the listener, with the status and no provider")
 	}
 	if cfg.Upstream {
 		for _, b := range cfg.blocks() {

@@ -51,7 +51,7 @@ func TestParse_RefusesBadConfigNamingTheField(t *testing.T) {
 		{"malformed json", `{"provider": {"type": "openai",}`, "configuration is not valid JSON"},
 		{"malformed yaml", "provider:\n  type: [openai\n", "configuration is not valid YAML"},
 		{"empty", "   ", "configuration is empty"},
-		{"no provider", `{"other": 1}`, "provider: is required (or providers with activeProviderId, or _rules_)"},
+		{"no provider", `{"other": 1}`, "provider: is required (or providers with activeProviderId, or _rules_, or a status alone)"},
 		{"a WasmPlugin resource", "apiVersion: extensions.higress.io/v1alpha1\nkind: WasmPlugin\nspec: {defaultConfigDisable: true}", `(root): is a Kubernetes resource (kind "WasmPlugin"), not the plugin's configuration`},
 		{"provider not object", `provider: openai`, "provider: must be an object, got string"},
 		{"missing type", `provider: {apiTokens: [a]}`, "provider.type: is required"},

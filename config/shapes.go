@@ -32,7 +32,10 @@ func (r *reader) shapes(root gjson.Result, cfg *Config) {
 	hasActive := !r.absent(root, "", "activeProviderId")
 	rules, hasRules := r.field(root, "", "_rules_")
 	if !hasProvider && !hasProviders && !hasActive && !hasRules {
-		r.fail("provider", "is required (or providers with activeProviderId, or _rules_)")
+		if root.Get("status").Exists() {
+			return // a filter that only answers the status page
+		}
+		r.fail("provider", "is required (or providers with activeProviderId, or _rules_, or a status alone)")
 		return
 	}
 	var lists []*providerList

@@ -18,11 +18,12 @@ import (
 //	           varint until, nextProbe, demotedAt
 //	           string target.cluster, target.authority, target.path, target.model, account
 //	           version 2: uvarint fleet.gen, flags(1: down 1, pending 2), varint fleet.rev
+//	           version 3: uvarint httpStatus, string why, varint lastProbeAt, lastProbeOK(1)
 //
-// A string is a uvarint length and its bytes. Version 1 values (before the
-// fleet marks) still decode, with zero marks.
+// A string is a uvarint length and its bytes. Older values still decode,
+// with the later fields zero.
 const (
-	encodingVersion = 2
+	encodingVersion = 3
 	// maxStringLen bounds every string of a decoded value, so a corrupt
 	// value cannot make the decoder allocate without bound.
 	maxStringLen = 4096
@@ -59,6 +60,14 @@ func (p Pool) Encode() []byte {
 		}
 		b = append(b, flags)
 		b = binary.AppendVarint(b, t.Fleet.Rev)
+		b = binary.AppendUvarint(b, uint64(t.HTTPStatus))
+		b = appendString(b, t.Why)
+		b = binary.AppendVarint(b, t.LastProbeAt)
+		ok := byte(0)
+		if t.LastProbeOK {
+			ok = 1
+		}
+		b = append(b, ok)
 	}
 	return b
 }
@@ -151,7 +160,13 @@ func Decode(b []byte, n int) (Pool, error) {
 			t.Fleet.Down, t.Fleet.Pending = flags&1 != 0, flags&2 != 0
 			t.Fleet.Rev = d.int64("fleet revision")
 		}
-		if d.err == nil && (t.Status > Unhealthy || t.Reason > ReasonUpstream) {
+		if version >= 3 {
+			t.HTTPStatus = uint16(min(d.uint32("http status"), 999))
+			t.Why = d.string("why")
+			t.LastProbeAt = d.int64("last probe")
+			t.LastProbeOK = d.byte("last probe result") == 1
+		}
+		if d.err == nil && (t.Status > Unhealthy || t.Reason > ReasonManual) {
 			return Pool{}, fmt.Errorf("%w: token %d has status %d, reason %d", ErrCorrupt, i, t.Status, t.Reason)
 		}
 	}

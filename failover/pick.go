@@ -20,8 +20,8 @@ func (p Pool) Candidates(now int64, mayServe func(int) bool, buf []int) []int {
 func (p Pool) Fallback(mayServe func(int) bool) (token int, backAt int64) {
 	token = -1
 	for i, t := range p.Tokens {
-		if mayServe != nil && !mayServe(i) {
-			continue
+		if t.Manual() || (mayServe != nil && !mayServe(i)) {
+			continue // an operator's demotion holds even when all are down
 		}
 		if token < 0 || soonerBack(t, p.Tokens[token]) {
 			token = i

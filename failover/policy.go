@@ -17,6 +17,10 @@ const (
 	ReasonQuota
 	ReasonRateLimit
 	ReasonUpstream
+	// ReasonManual marks a token an operator took out by hand: it serves
+	// no request, not even as a last resort, and no probe or cooldown
+	// brings it back; only a restore by hand does.
+	ReasonManual
 )
 
 // Reasons lists every failure reason, in metric order.
@@ -32,6 +36,8 @@ func (r Reason) String() string {
 		return "ratelimit"
 	case ReasonUpstream:
 		return "upstream"
+	case ReasonManual:
+		return "manual"
 	}
 	return "none"
 }
@@ -88,6 +94,8 @@ type Outcome struct {
 	// Why explains the class in a few words for logs ("status 429,
 	// insufficient_quota"); never a token, never the whole body.
 	Why string
+	// Status is the HTTP status of the answer (0: none came).
+	Status int
 }
 
 // DefaultRateLimitCooldownMs is the rest of a 429'd token when the provider
@@ -186,14 +194,14 @@ func Classify(r Response, patterns *StatusPatterns, wallNowMs int64) Outcome {
 		// Envoy (or another filter) answered: only the provider's own
 		// failures count, never Envoy's refusals or the client leaving.
 		if ProviderFault(r.CodeDetails) {
-			return Outcome{Class: ClassUpstream, Why: r.CodeDetails}
+			return Outcome{Class: ClassUpstream, Why: r.CodeDetails, Status: r.Status}
 		}
-		return Outcome{Class: ClassIgnore, Why: r.CodeDetails}
+		return Outcome{Class: ClassIgnore, Why: r.CodeDetails, Status: r.Status}
 	}
 	if r.Status >= 200 && r.Status < 300 && !patterns.Failing(r.Status) {
 		// The common case, decided before building any text: a success
 		// needs no reason (nothing logs one) and no account.
-		return Outcome{Class: ClassSuccess}
+		return Outcome{Class: ClassSuccess, Status: r.Status}
 	}
 	why := "status " + strconv.Itoa(r.Status)
 	var e errorBody
@@ -203,7 +211,7 @@ func Classify(r Response, patterns *StatusPatterns, wallNowMs int64) Outcome {
 			why += ", " + l
 		}
 	}
-	o := Outcome{Why: why, Account: account(r)}
+	o := Outcome{Why: why, Account: account(r), Status: r.Status}
 	// The body can say the key or its account is the problem even where the
 	// status alone would not count (Gemini: 400 API_KEY_INVALID; Anthropic,
 	// DashScope: a 400 for an account out of credit). Only what the provider

@@ -76,7 +76,25 @@ type Token struct {
 	// Fleet is what this process knows of the token's fleet record (a
 	// replica shares only transitions with the others; package fleet).
 	Fleet FleetMark
+	// HTTPStatus and Why describe the answer that last demoted or cooled
+	// the token (HTTPStatus 0: none came, e.g. a reset; Why as in
+	// Outcome, at most MaxWhyLen bytes), for the status page.
+	HTTPStatus uint16
+	Why        string
+	// LastProbeAt is when the token was last probed (0: never) and
+	// LastProbeOK whether that probe succeeded; kept across restorations.
+	LastProbeAt int64
+	LastProbeOK bool
 }
+
+// MaxWhyLen bounds Token.Why in the shared state.
+const MaxWhyLen = 160
+
+// Manual tells whether an operator took the token out by hand.
+func (t Token) Manual() bool { return t.Status == Unhealthy && t.Reason == ReasonManual }
+
+// NeverProbed is the NextProbe of a token no probe may bring back.
+const NeverProbed = int64(1<<63 - 1)
 
 // FleetMark is a token's place in the fleet's history: the generation and
 // kind of its latest transition this process knows of (Gen counts the

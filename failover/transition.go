@@ -61,7 +61,7 @@ func (p *Pool) Record(i int, o Outcome, target Target, s Settings, now int64) Ch
 		}
 	case ClassAuth, ClassQuota:
 		if t.Status != Unhealthy {
-			p.demote(i, o.Class.Reason(), o.Account, target, s, now, &c)
+			p.demote(i, o.Class.Reason(), o, target, s, now, &c)
 		}
 	case ClassRateLimit:
 		p.cool(i, ReasonRateLimit, o, target, s, now, &c)
@@ -73,7 +73,7 @@ func (p *Pool) Record(i int, o Outcome, target Target, s Settings, now int64) Ch
 		c.Changed = true
 		switch {
 		case t.Failures >= s.FailureThreshold:
-			p.demote(i, ReasonUpstream, o.Account, target, s, now, &c)
+			p.demote(i, ReasonUpstream, o, target, s, now, &c)
 		case o.HasRetryAfter:
 			// A 503/529 that says when to come back: rest that long, and
 			// keep counting towards the threshold.
@@ -97,7 +97,8 @@ func (p *Pool) cool(i int, r Reason, o Outcome, target Target, s Settings, now i
 	switch t.Status {
 	case Available:
 		*t = Token{Status: Cooling, Until: now + rest, DemotedAt: now, Reason: r, Failures: t.Failures,
-			Target: target, Account: o.Account, Demotions: t.Demotions + 1, Restorations: t.Restorations, Fleet: t.Fleet}
+			Target: target, Account: o.Account, Demotions: t.Demotions + 1, Restorations: t.Restorations, Fleet: t.Fleet,
+			HTTPStatus: httpStatus(o.Status), Why: why(o.Why), LastProbeAt: t.LastProbeAt, LastProbeOK: t.LastProbeOK}
 		t.Fleet.demoted()
 		c.Changed, c.Cooled, c.To, c.Reason = true, true, Cooling, r
 	case Cooling:
@@ -109,10 +110,11 @@ func (p *Pool) cool(i int, r Reason, o Outcome, target Target, s Settings, now i
 	}
 }
 
-func (p *Pool) demote(i int, r Reason, account string, target Target, s Settings, now int64, c *Change) {
+func (p *Pool) demote(i int, r Reason, o Outcome, target Target, s Settings, now int64, c *Change) {
 	t := &p.Tokens[i]
-	next := Token{Status: Unhealthy, DemotedAt: now, Reason: r, Target: target, Account: account,
-		NextProbe: now + s.HealthCheckInterval, Demotions: t.Demotions + 1, Restorations: t.Restorations, Fleet: t.Fleet}
+	next := Token{Status: Unhealthy, DemotedAt: now, Reason: r, Target: target, Account: o.Account,
+		NextProbe: now + s.HealthCheckInterval, Demotions: t.Demotions + 1, Restorations: t.Restorations, Fleet: t.Fleet,
+		HTTPStatus: httpStatus(o.Status), Why: why(o.Why), LastProbeAt: t.LastProbeAt, LastProbeOK: t.LastProbeOK}
 	if s.CooldownDuration > 0 {
 		next.Until = now + s.CooldownDuration
 	}
@@ -124,7 +126,8 @@ func (p *Pool) demote(i int, r Reason, account string, target Target, s Settings
 func (p *Pool) restore(i int, c *Change) {
 	t := &p.Tokens[i]
 	c.From = t.Status
-	next := Token{Status: Available, Demotions: t.Demotions, Restorations: t.Restorations + 1, Fleet: t.Fleet}
+	next := Token{Status: Available, Demotions: t.Demotions, Restorations: t.Restorations + 1, Fleet: t.Fleet,
+		LastProbeAt: t.LastProbeAt, LastProbeOK: t.LastProbeOK}
 	if t.Status == Cooling {
 		// A rest the provider asked for does not forgive earlier failures:
 		// a token whose every 503 says Retry-After still reaches the threshold.
@@ -141,10 +144,11 @@ func (p *Pool) RecordProbe(i int, ok bool, s Settings, now int64) Change {
 	c := Change{From: p.Tokens[i].Status, To: p.Tokens[i].Status}
 	p.settle(i, now, &c)
 	t := &p.Tokens[i]
-	if t.Status != Unhealthy {
+	if t.Status != Unhealthy || t.Manual() {
 		return c
 	}
 	c.Changed = true
+	t.LastProbeAt, t.LastProbeOK = now, ok
 	if ok {
 		t.ProbeSuccesses++
 		t.ProbeFailures = 0
@@ -189,6 +193,50 @@ func ProbeBackoff(interval int64, failures uint32, jitter float64) int64 {
 		d = MaxBackoffFactor * interval
 	}
 	return int64(float64(d) * (0.9 + 0.2*jitter))
+}
+
+// Demote takes token i out by hand (an operator's action): it serves no
+// request, not even as a last resort, until Restore. A token already
+// taken out by hand is left as it is (Changed false).
+func (p *Pool) Demote(i int, now int64) Change {
+	t := &p.Tokens[i]
+	c := Change{From: t.Status, To: Unhealthy, Reason: ReasonManual}
+	if t.Manual() {
+		c.To = t.Status
+		return c
+	}
+	*t = Token{Status: Unhealthy, Reason: ReasonManual, DemotedAt: now, NextProbe: NeverProbed, Target: t.Target,
+		Demotions: t.Demotions + 1, Restorations: t.Restorations, Fleet: t.Fleet, Why: "taken out by hand",
+		LastProbeAt: t.LastProbeAt, LastProbeOK: t.LastProbeOK}
+	c.Changed, c.Demoted = true, true
+	return c
+}
+
+// Restore puts token i back by hand: available at once, whatever took it
+// out; a restoration that ends a fleet-wide demotion goes to the fleet as
+// a probe's would. An available token is left as it is.
+func (p *Pool) Restore(i int) Change {
+	c := Change{From: p.Tokens[i].Status, To: p.Tokens[i].Status}
+	if p.Tokens[i].Status == Available {
+		return c
+	}
+	p.restore(i, &c)
+	p.Tokens[i].Fleet.restored()
+	return c
+}
+
+func httpStatus(s int) uint16 {
+	if s < 0 || s > 999 {
+		return 0
+	}
+	return uint16(s)
+}
+
+func why(s string) string {
+	if len(s) > MaxWhyLen {
+		return s[:MaxWhyLen]
+	}
+	return s
 }
 
 // ClaimProbe marks that a probe of token i was sent at now and may take

@@ -61,7 +61,8 @@ func TestRecordProbe_NeedsConsecutiveSuccesses(t *testing.T) {
 	c := p.RecordProbe(0, true, testSettings, 5000)
 	require.True(t, c.Restored)
 	require.Equal(t, Token{Status: Available, Demotions: 1, Restorations: 1,
-		Fleet: FleetMark{Gen: 1, Pending: true}}, p.Tokens[0], "the probe's restoration waits to reach the fleet")
+		Fleet: FleetMark{Gen: 1, Pending: true}, LastProbeAt: 5000, LastProbeOK: true}, p.Tokens[0],
+		"the probe's restoration waits to reach the fleet; the last probe is kept")
 	require.False(t, p.RecordProbe(0, true, testSettings, 6000).Changed, "probe of an available token is stale")
 }
 
@@ -237,4 +238,40 @@ func TestFleetMark_GenerationsAndPending(t *testing.T) {
 	require.Equal(t, FleetMark{Gen: 1, Pending: true}, p.Tokens[0].Fleet)
 	p.Record(0, Outcome{Class: ClassAuth}, Target{}, testSettings, 10000)
 	require.Equal(t, FleetMark{Gen: 2, Down: true, Pending: true}, p.Tokens[0].Fleet, "a new generation")
+}
+
+// TestDemoteAndRestore_ByHand: a token taken out by hand serves nothing,
+// not even as the last resort, no outcome, probe or cooldown changes it,
+// and only Restore brings it back; the new fields survive encoding.
+func TestDemoteAndRestore_ByHand(t *testing.T) {
+	s := Settings{FailureThreshold: 1, SuccessThreshold: 1, HealthCheckInterval: 1000, CooldownDuration: 5000}
+	p := NewPool(2)
+	c := p.Demote(1, 100)
+	require.True(t, c.Changed && c.Demoted)
+	require.True(t, p.Tokens[1].Manual())
+	require.False(t, p.Demote(1, 200).Changed, "already out")
+	require.Equal(t, []int{0}, p.Candidates(1e12, nil, nil))
+	for _, o := range []Outcome{{Class: ClassSuccess}, {Class: ClassAuth}, {Class: ClassRateLimit}, {Class: ClassUpstream}} {
+		require.False(t, p.Record(1, o, Target{}, s, 300).Changed)
+	}
+	require.Empty(t, p.ProbeDue(1e15))
+	require.False(t, p.ClaimProbe(1, 1e15, 1000))
+	require.False(t, p.RecordProbe(1, true, s, 1e15).Changed)
+	require.Empty(t, p.Expire(1e15))
+	p.Record(0, Outcome{Class: ClassAuth, Status: 401, Why: "status 401, invalid_api_key"}, Target{}, s, 400)
+	tok, _ := p.Fallback(nil)
+	require.Equal(t, 0, tok, "all down: the fallback is never the token taken out by hand")
+	q, err := Decode(p.Encode(), 2)
+	require.NoError(t, err)
+	require.Equal(t, p, q)
+	require.Equal(t, uint16(401), q.Tokens[0].HTTPStatus)
+	require.Equal(t, "status 401, invalid_api_key", q.Tokens[0].Why)
+	c = p.Restore(1)
+	require.True(t, c.Restored)
+	require.Equal(t, Available, p.Tokens[1].Status)
+	require.False(t, p.Restore(1).Changed, "already available")
+	require.True(t, p.Restore(0).Restored, "an automatic demotion is restored by hand too")
+	p.Tokens[0].Status, p.Tokens[0].Reason = Unhealthy, ReasonManual
+	only, _ := p.Fallback(func(i int) bool { return i == 0 })
+	require.Equal(t, -1, only)
 }

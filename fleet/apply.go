@@ -71,6 +71,9 @@ func Apply(p *failover.Pool, i int, r Record, rev int64, c Clock, interval int64
 
 // adopt moves a token to the state record r says, keeping its counters.
 func adopt(t *failover.Token, r Record, c Clock, interval int64) {
+	if t.Manual() {
+		return // an operator's demotion here holds whatever the fleet says
+	}
 	switch {
 	case r.Restored:
 		if t.Status != failover.Available {

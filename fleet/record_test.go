@@ -93,6 +93,9 @@ func TestApply_AdoptsLaterRecordsKeepsPendingLocalOnes(t *testing.T) {
 		{"the same demotion already stored: nothing left to write",
 			failover.Token{Status: failover.Unhealthy, Fleet: failover.FleetMark{Gen: 1, Down: true, Pending: true}},
 			Record{Gen: 1, Reason: "auth"}, failover.Unhealthy, failover.FleetMark{Gen: 1, Down: true, Rev: 7}},
+		{"a remote restoration leaves a token taken out by hand here",
+			failover.Token{Status: failover.Unhealthy, Reason: failover.ReasonManual, Fleet: failover.FleetMark{Gen: 1, Down: true}},
+			Record{Gen: 2, Restored: true}, failover.Unhealthy, failover.FleetMark{Gen: 2, Rev: 7}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

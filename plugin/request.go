@@ -64,6 +64,12 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 	}
 	s.requestDone = endOfStream
 	host := r.host
+	if st := r.cfg.Status; st != nil {
+		path, _ := host.GetHeader(abi.MapRequestHeaders, ":path")
+		if act, answered := s.serveStatus(st, path); answered {
+			return act
+		}
+	}
 	if r.global == nil && !r.cfg.Upstream {
 		// Only rules serve requests: match on :authority alone first, so a
 		// request no rule serves costs one header read and no decoding.

@@ -160,6 +160,7 @@ func (r *Root) OnConfigure(size int) bool {
 	}
 	r.vm.refreshSecret()
 	r.vm.addRoot(r)
+	r.register()
 	return true
 }
 

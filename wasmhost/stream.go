@@ -31,7 +31,14 @@ type Request struct {
 	// Listener names the listener the request arrives on (Options.Listeners;
 	// "" is the default one).
 	Listener string
+	// Source is the client's address, the property source.address
+	// ("ip:port"; default DefaultSource).
+	Source string
 }
+
+// DefaultSource is a request's source.address unless Request.Source says
+// otherwise: a client on the gateway's own host.
+const DefaultSource = "127.0.0.1:50000"
 
 // Response is what the client receives.
 type Response struct {
@@ -157,6 +164,9 @@ func (vm *VM) Open(req Request) (*Stream, error) {
 	if len(req.Trailers) == 0 {
 		req.Trailers = nil
 	}
+	if req.Source == "" {
+		req.Source = DefaultSource
+	}
 	l, ok := vm.h.listener(req.Listener)
 	if !ok {
 		return nil, fmt.Errorf("wasmhost: no listener %q", req.Listener)
@@ -166,7 +176,7 @@ func (vm *VM) Open(req Request) (*Stream, error) {
 	}
 	vm.nextCtx++
 	s := &Stream{vm: vm, id: vm.nextCtx, root: vm.listenerRoots[req.Listener], req: req, reqHeaders: append([]Pair(nil), req.Headers...),
-		props: map[string]string{"xds.route_name": req.Route, "xds.cluster_name": req.Cluster}, routes: l.Routes}
+		props: map[string]string{"xds.route_name": req.Route, "xds.cluster_name": req.Cluster, "source.address": req.Source}, routes: l.Routes}
 	if vm.h.opts.UpstreamFilter {
 		s.upstreamFilter, s.routes = true, nil // routing is done: header writes move nothing
 		s.props["upstream.request_attempt_count"] = attemptCount(max(vm.attempt, 1))
