@@ -196,7 +196,11 @@ func (r *Root) OnHTTPCallResponse(callID uint32, numHeaders, bodySize, _ int) {
 	if o.Class == failover.ClassIgnore && c.pool.read(r).Tokens[c.token].Reason != failover.ReasonQuota {
 		ok = true
 	}
-	r.applyProbe(c.pool, c.token, ok, o.Why)
+	detail := o.Why
+	if detail == "" {
+		detail = "status " + status // a success carries no reason of its own
+	}
+	r.applyProbe(c.pool, c.token, ok, detail)
 }
 
 func (r *Root) applyProbe(p *pool, i int, ok bool, detail string) {

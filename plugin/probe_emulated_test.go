@@ -100,7 +100,7 @@ func TestProbes_OneHolderTakeoverAndConsecutiveSuccesses(t *testing.T) {
 		froms[pr.From] = true
 	}
 	require.Len(t, froms, 2, "probing continued on the new holder")
-	require.Contains(t, h.LogText(), fmt.Sprintf("token #1(%s) restored: probe succeeded", fp(threeTokens[1])))
+	require.Contains(t, h.LogText(), fmt.Sprintf("token #1(%s) restored: probe succeeded (status 200)", fp(threeTokens[1])))
 }
 
 func TestReload_SamePoolKeepsStateChangedTokensStartFresh(t *testing.T) {

@@ -64,13 +64,15 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 	}
 	s.requestDone = endOfStream
 	host := r.host
-	if st := r.cfg.Status; st != nil {
-		path, _ := host.GetHeader(abi.MapRequestHeaders, ":path")
-		if act, answered := s.serveStatus(st, path); answered {
-			return act
-		}
-	}
+	status := r.cfg.Status
 	if r.global == nil && !r.cfg.Upstream {
+		if status != nil {
+			path, _ := host.GetHeader(abi.MapRequestHeaders, ":path")
+			if act, answered := s.serveStatus(status, path); answered {
+				return act
+			}
+			status = nil // checked
+		}
 		// Only rules serve requests: match on :authority alone first, so a
 		// request no rule serves costs one header read and no decoding.
 		authority, _ := host.GetHeader(abi.MapRequestHeaders, ":authority")
@@ -99,6 +101,11 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 			hasContentLength = true
 		case "content-encoding":
 			encoding = h[1]
+		}
+	}
+	if status != nil {
+		if act, answered := s.serveStatus(status, head.Path); answered {
+			return act
 		}
 	}
 	if r.cfg.Upstream && s.upstreamAttempt(headers) {

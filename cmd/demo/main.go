@@ -6,6 +6,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -70,7 +71,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("  Envoy listening on %s (admin %s)\n\n", e.Listen, e.Admin)
+	fmt.Printf("  Envoy listening on %s (admin %s)\n", e.Listen, e.Admin)
+	statusURL := "http://" + e.Listen + "/token-failover/status"
+	fmt.Printf("  status page: %s (open it in a browser while the demo runs; JSON for curl)\n\n", statusURL)
 
 	var ok, bad atomic.Int64
 	stop := make(chan struct{})
@@ -156,6 +159,11 @@ func run() error {
 	if demotions < 3 || restorations < 3 {
 		return fmt.Errorf("expected every token to be demoted and restored (demotions %d, restorations %d); Envoy log: %s", demotions, restorations, e.LogPath)
 	}
+	page, err := statusStates(client, statusURL)
+	if err != nil {
+		return fmt.Errorf("the status page: %w", err)
+	}
+	fmt.Printf("  the status page says: %s\n", page)
 	fmt.Println("\nall three tokens failed over and came back by themselves; Envoy stopped.")
 	return nil
 }
@@ -215,4 +223,36 @@ func (w *logWatcher) poll() []string {
 		out = append(out, strings.Replace(m[2], "token "+m[3], w.names[m[3]]+" "+m[3], 1))
 	}
 	return out
+}
+
+// statusStates reads the status page's JSON and lists each token's state.
+func statusStates(c *http.Client, url string) (string, error) {
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var page struct {
+		Pools []struct {
+			Name   string
+			Tokens []struct {
+				Index       int
+				Fingerprint string
+				State       string
+			}
+		}
+	}
+	if resp.StatusCode != 200 {
+		return "", fmt.Errorf("status %d", resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+		return "", err
+	}
+	var parts []string
+	for _, p := range page.Pools {
+		for _, t := range p.Tokens {
+			parts = append(parts, fmt.Sprintf("pool %s token #%d (%s) %s", p.Name, t.Index, t.Fingerprint, t.State))
+		}
+	}
+	return strings.Join(parts, "; "), nil
 }
