@@ -75,11 +75,18 @@ func setup(t *testing.T, config string) *env {
 }
 
 // chat sends one chat completion through Envoy and returns its status.
-func (e *env) chat(model string) (int, error) {
+func (e *env) chat(model string) (int, error) { return e.chatHost("", model) }
+
+// chatHost is chat with the request's Host set to host (a _rules_ entry's
+// _match_domain_); "" keeps the listener's address.
+func (e *env) chatHost(host, model string) (int, error) {
 	req, err := http.NewRequest("POST", "http://"+e.envoy.Listen+"/v1/chat/completions",
 		strings.NewReader(`{"model":"`+model+`","messages":[{"role":"user","content":"hi"}]}`))
 	if err != nil {
 		return 0, err
+	}
+	if host != "" {
+		req.Host = host
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer client-own-key")
