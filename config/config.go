@@ -29,6 +29,9 @@ type Config struct {
 	Fleet *FleetConfig
 	// Status is the status page and its manual actions; nil: none.
 	Status *StatusConfig
+	// Telemetry is what the plugin tells Envoy's access log and stats per
+	// request beyond its counters; nil: nothing.
+	Telemetry *TelemetryConfig
 	// Warnings are non-fatal remarks (unknown or ignored fields, values
 	// read leniently) to log at start. Parse returns them on error too.
 	Warnings []string
@@ -130,7 +133,7 @@ const (
 
 // Fields the top level and a rule may hold (besides a rule's match keys).
 var (
-	topFields  = []string{"provider", "providers", "activeProviderId", "_rules_", "mode", "fleet", "status"}
+	topFields  = []string{"provider", "providers", "activeProviderId", "_rules_", "mode", "fleet", "status", "telemetry"}
 	ruleFields = []string{"_match_route_", "_match_domain_", "_match_service_", "_match_route_prefix_",
 		"provider", "providers", "activeProviderId"}
 )
@@ -152,6 +155,7 @@ func Parse(raw []byte) (*Config, error) {
 		r.shapes(root, cfg)
 		cfg.Fleet = r.fleet(root)
 		cfg.Status = r.status(root)
+		cfg.Telemetry = r.telemetry(root)
 	}
 	if cfg.Upstream && cfg.Status != nil {
 		r.fail("status", "is answered by the listener's filter (mode: downstream); with mode: upstream, configure it in a "+

@@ -45,7 +45,11 @@ type env struct {
 
 // setup starts the mock and Envoy with the given plugin configuration. On
 // failure the test's log gets Envoy's log.
-func setup(t *testing.T, config string) *env {
+func setup(t *testing.T, config string) *env { t.Helper(); return setupEdit(t, config, nil) }
+
+// setupEdit is setup with edit applied to the rendered Envoy configuration
+// last (envoyrun.Options.Edit; nil keeps it).
+func setupEdit(t *testing.T, config string, edit func(string) string) *env {
 	t.Helper()
 	bin, err := envoyrun.FindBinary()
 	if err != nil {
@@ -59,7 +63,7 @@ func setup(t *testing.T, config string) *env {
 	mock := mockllm.New()
 	addr, err := mock.Start("127.0.0.1:0")
 	require.NoError(t, err)
-	e, err := envoyrun.Start(envoyrun.Options{Bin: bin, Wasm: wasm, PluginConfig: config, Upstream: addr})
+	e, err := envoyrun.Start(envoyrun.Options{Bin: bin, Wasm: wasm, PluginConfig: config, Upstream: addr, Edit: edit})
 	t.Cleanup(func() {
 		if e != nil {
 			_ = e.Stop()

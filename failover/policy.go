@@ -65,6 +65,18 @@ const (
 	ClassUpstream
 )
 
+// String names the class in access logs: ignored, success, auth, quota,
+// ratelimit or upstream.
+func (c Class) String() string {
+	if c == ClassSuccess {
+		return "success"
+	}
+	if r := c.Reason(); r != ReasonNone {
+		return r.String()
+	}
+	return "ignored"
+}
+
 // Reason is the failure reason of a failing class (ReasonNone otherwise).
 func (c Class) Reason() Reason {
 	switch c {

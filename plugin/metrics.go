@@ -22,6 +22,9 @@ type tokenMetrics struct {
 	probesFailed metric
 	// state is a gauge: 0 available, 1 cooling, 2 unhealthy.
 	state metric
+	// latency is a histogram of the time to the answer's headers, in ms
+	// (telemetry.latency; undefined otherwise).
+	latency metric
 }
 
 // metric is a defined stat; ok is false when the host refused to define it
@@ -80,7 +83,7 @@ func metricName(parts ...string) string {
 	return b.String()
 }
 
-func newPoolMetrics(host abi.Host, pool string, n int) *poolMetrics {
+func newPoolMetrics(host abi.Host, pool string, n int, latency bool) *poolMetrics {
 	m := &poolMetrics{host: host, tokens: make([]tokenMetrics, n), pending: make([]int64, n)}
 	def := func(t abi.MetricType, parts ...string) metric {
 		id, err := host.DefineMetric(t, metricName(parts...))
@@ -110,6 +113,9 @@ func newPoolMetrics(host abi.Host, pool string, n int) *poolMetrics {
 		t.probesOK = def(abi.MetricCounter, pool, tok, "probes_ok")
 		t.probesFailed = def(abi.MetricCounter, pool, tok, "probes_failed")
 		t.state = def(abi.MetricGauge, pool, tok, "state")
+		if latency {
+			t.latency = def(abi.MetricHistogram, pool, tok, "latency_ms")
+		}
 	}
 	return m
 }
@@ -117,6 +123,13 @@ func newPoolMetrics(host abi.Host, pool string, n int) *poolMetrics {
 func (m *poolMetrics) inc(x metric) {
 	if x.ok {
 		_ = m.host.IncrementMetric(x.id, 1)
+	}
+}
+
+// observe records one answer's time to its headers for token.
+func (m *poolMetrics) observe(token int, ms int64) {
+	if x := m.tokens[token].latency; x.ok && ms >= 0 {
+		_ = m.host.RecordMetric(x.id, uint64(ms))
 	}
 }
 

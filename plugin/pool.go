@@ -35,7 +35,7 @@ func (r *Root) newPool(first *block) *pool {
 	p := &pool{id: cfg.PoolID, name: cfg.Name, tokens: cfg.Tokens, blocks: []*block{first},
 		stateKey: stateKey(cfg.PoolID), leaseKey: leaseKey(cfg.PoolID), static: failover.NewPool(len(cfg.Tokens)),
 		failedAt: make([]int64, len(cfg.Tokens))}
-	p.metrics = newPoolMetrics(r.host, p.name, len(p.tokens))
+	p.metrics = newPoolMetrics(r.host, p.name, len(p.tokens), r.cfg.Telemetry != nil && r.cfg.Telemetry.Latency)
 	if p.failover() == nil {
 		r.logf(abi.LogInfo, "pool %s: %s, %d tokens, failover off", p.name, cfg.Provider.Type(), len(p.tokens))
 		return p

@@ -50,6 +50,15 @@ type stream struct {
 	// route.go).
 	routeAt routeID
 	guarded bool
+	// startMs is when the request was sent (telemetry.latency), attempts
+	// and failed what this request's outcomes were (telemetry.accessLog).
+	startMs      int64
+	attempts     int
+	failed       string
+	servedLogged bool
+	// onRoot is set while a root callback (a retry's answer) works on
+	// this stream.
+	onRoot bool
 }
 
 // OnRequestHeaders picks a token (one shared-data read) and rewrites auth,
@@ -153,6 +162,15 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 		return abi.ActionPause
 	}
 	b.pool.metrics.request(tok)
+	if tel := r.cfg.Telemetry; tel != nil {
+		if tel.Latency {
+			s.startMs = host.ProcessMs()
+		}
+		if tel.AccessLog {
+			s.logField("tf_pool", b.pool.name)
+			s.logField("tf_token", b.pool.tokens[tok].String())
+		}
+	}
 	if act, ok := s.mapsBody(endOfStream, contentType, encoding, hasContentLength); !ok {
 		return act
 	}

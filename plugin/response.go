@@ -41,6 +41,9 @@ func (s *stream) OnResponseHeaders(_ int, endOfStream bool) abi.Action {
 	status, _ := host.GetHeader(abi.MapResponseHeaders, ":status")
 	code, _ := strconv.Atoi(status)
 	s.resp = response{status: code, started: true}
+	if s.startMs > 0 {
+		s.block.pool.metrics.observe(s.token, host.ProcessMs()-s.startMs)
+	}
 	if code >= 200 && code < 300 {
 		s.retry = nil // no retry will happen: drop what it kept
 		if endOfStream {
@@ -210,6 +213,9 @@ const clusterCheckEvery = 1024
 func (s *stream) record(i int, o failover.Outcome) {
 	r, b := s.root, s.block
 	p := b.pool
+	if tel := r.cfg.Telemetry; tel != nil && tel.AccessLog {
+		s.logOutcome(i, o)
+	}
 	if o.Class.Failing() {
 		p.failedAt[i] = r.host.ProcessMs()
 	}
@@ -281,5 +287,51 @@ func (s *stream) report(i int, o failover.Outcome, c failover.Change, state fail
 	}
 	if (c.Demoted || c.Cooled || c.Restored) && r.owns(p) {
 		p.metrics.publish(state, now)
+	}
+}
+
+// logField sets filter state wasm.<name> for Envoy's access log
+// (telemetry.accessLog); a refusal is only logged at debug: the request
+// goes on.
+func (s *stream) logField(name, value string) {
+	if err := s.root.host.SetProperty(name, []byte(value)); err != nil && s.root.vm.debug {
+		s.root.logf(abi.LogDebug, "cannot set filter state wasm.%s: %v", name, err)
+	}
+}
+
+// logOutcome tells the access log the outcome of one attempt of this
+// request: the token whose answer the client got and its class, the model
+// as sent, how many attempts were judged and which tokens failed.
+func (s *stream) logOutcome(i int, o failover.Outcome) {
+	if s.done {
+		return // the stream, and its access log line, are gone
+	}
+	if s.onRoot {
+		// Filter state belongs to the stream: act on it, then give the
+		// root callback its own context back.
+		if s.root.host.SetEffectiveContext(s.id) != nil {
+			return
+		}
+		defer func() { _ = s.root.host.SetEffectiveContext(s.root.id) }()
+	}
+	tok := s.block.pool.tokens[i].String()
+	s.attempts++
+	if o.Class.Failing() {
+		if s.failed != "" {
+			s.failed += ","
+		}
+		s.failed += tok + ":" + o.Class.String()
+		s.logField("tf_failed", s.failed)
+	}
+	// The token and outcome named are the answer the client got: a
+	// retry's success is judged before the failure it replaced.
+	if !o.Class.Failing() || !s.servedLogged {
+		s.logField("tf_token", tok)
+		s.logField("tf_outcome", o.Class.String())
+		s.servedLogged = s.servedLogged || !o.Class.Failing()
+	}
+	s.logField("tf_attempts", strconv.Itoa(s.attempts))
+	if s.model != "" {
+		s.logField("tf_model", s.model)
 	}
 }

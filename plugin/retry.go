@@ -215,7 +215,9 @@ func (rt *retry) onAnswer(numHeaders, bodySize int) {
 		rt.settle(nil, nil)
 		return
 	}
+	s.onRoot = true // the retry's answer: hostcalls act on the root context
 	s.record(rt.token, o)
+	s.onRoot = false
 	if s.done {
 		s.retry = nil // the client went away
 		return

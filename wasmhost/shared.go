@@ -72,13 +72,17 @@ type Metric struct {
 	Name  string
 	Type  MetricType
 	Value uint64
+	// Samples are a histogram's recorded values, in order.
+	Samples []uint64
 }
 
 // Metrics returns every defined stat, sorted by name.
 func (h *Host) Metrics() []Metric {
 	out := make([]Metric, 0, len(h.metrics))
 	for _, m := range h.metrics {
-		out = append(out, *m)
+		c := *m
+		c.Samples = append([]uint64(nil), m.Samples...)
+		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -138,7 +142,8 @@ func (vm *VM) recordMetric(id uint32, value uint64) uint32 {
 		return statusNotFound
 	}
 	if m.Type == 2 {
-		return statusOK // histograms are not kept
+		m.Samples = append(m.Samples, value)
+		return statusOK
 	}
 	m.Value = value
 	return statusOK

@@ -246,6 +246,11 @@ func (vm *VM) Do(req Request) (*Stream, error) {
 	return s, nil
 }
 
+// Property is what Envoy would answer for the stream's property path
+// (dotted: "xds.route_name", "wasm.tf_token" for filter state the plugin
+// set); "" when unset.
+func (s *Stream) Property(path string) string { return s.props[path] }
+
 // chunkSize is the size of the client's next body chunk.
 func (s *Stream) chunkSize() int {
 	left := len(s.req.Body) - s.bodySent
