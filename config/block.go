@@ -27,8 +27,9 @@ func (r *reader) pool(v gjson.Result, path string) *ProviderBlock {
 		r.notes(v, path, "")
 	}
 	opts := r.options(v, path, typ)
+	opts.SignedBy = r.signer(v, path, typ)
 	id := r.str(v, path, "id", "")
-	p.Tokens, p.PassClientAuth = r.tokens(v, path, typ, info, known)
+	p.Tokens, p.PassClientAuth = r.tokens(v, path, typ, info, known, opts.SignedBy != "")
 	p.Mapping = r.mapping(v, path, typ, info, known, opts.Original)
 	if typ == "azure" {
 		opts.AzureDeployment, _ = p.Mapping.Constant()
@@ -88,8 +89,10 @@ func (r *reader) pool(v gjson.Result, path string) *ProviderBlock {
 }
 
 // tokens reads apiTokens. pass is true when the block sends no token of
-// its own (see ProviderBlock.PassClientAuth).
-func (r *reader) tokens(v gjson.Result, path, typ string, info provider.TypeInfo, known bool) (out []provider.Token, pass bool) {
+// its own (see ProviderBlock.PassClientAuth); signed, when it signs with
+// another credential instead (see reader.signer), which provider.New
+// judges.
+func (r *reader) tokens(v gjson.Result, path, typ string, info provider.TypeInfo, known, signed bool) (out []provider.Token, pass bool) {
 	field := join(path, "apiTokens")
 	raw, present := r.field(v, path, "apiTokens")
 	empty := !present || raw.IsArray() && len(raw.Array()) == 0
@@ -99,6 +102,8 @@ func (r *reader) tokens(v gjson.Result, path, typ string, info provider.TypeInfo
 			r.warn(field, "ignored for type %s: Higress sets no auth header for it, so the client's own header passes", typ)
 		}
 		return nil, true
+	case empty && signed:
+		return nil, false
 	case empty && info.TokensOptional:
 		r.warn(field, "none: the client's own auth header goes upstream, and this block does no failover (as in Higress)")
 		return nil, true

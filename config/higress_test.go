@@ -73,6 +73,19 @@ var higressFiles = []struct {
 		require.Equal(t, int64(100), f.Settings.CooldownDuration)
 		require.True(t, f.Patterns.Match(429))
 	}},
+	{file: "21-test-bedrock-original-apitoken.yaml", check: global("bedrock", 1)},
+	// Refused: protocol openai converts OpenAI chat completions to Converse.
+	{file: "22-test-bedrock-apitoken-openai.yaml",
+		err: "provider.protocol: openai (the default) is not supported for type bedrock: Higress converts OpenAI chat completions to the Bedrock Converse API (and image generations to InvokeModel), this plugin converts no protocol; set protocol: original to send Bedrock's own API (/model/{modelId}/converse, /invoke, ...) with the keys, as Higress does then"},
+	{file: "23-test-vertex-raw-express.yaml", check: global("vertex", 1)},
+	{file: "24-test-vertex-raw-express-basepath.yaml", check: global("vertex", 1)},
+	// Refused: protocol openai converts OpenAI requests to generateContent.
+	{file: "25-test-vertex-express-openai.yaml",
+		err: "provider.protocol: openai (the default) is not supported for type vertex with apiTokens (express mode): Higress converts OpenAI requests to Vertex's generateContent, predict or rawPredict bodies, this plugin converts no protocol; set protocol: original to send Vertex's own REST API (/v1/publishers/google/models/{model}:generateContent, ...) with the keys, as Higress does then"},
+	{file: "26-test-minimax-pro-original-basepath.yaml", check: global("minimax", 1)},
+	// Refused: protocol openai converts to the ChatCompletion Pro protocol.
+	{file: "27-test-minimax-pro-openai-basepath.yaml",
+		err: "provider.minimaxApiType: pro is not supported with protocol openai (the default): Higress converts OpenAI chat completions to MiniMax's ChatCompletion Pro protocol, this plugin converts no protocol; leave it unset for the v2 (OpenAI-compatible) API, or set protocol: original to send MiniMax's own API as the client wrote it, as Higress does then"},
 }
 
 func global(typ string, tokens int) func(*testing.T, *Config) {

@@ -152,7 +152,7 @@ func TestParse_ProviderFieldsByType(t *testing.T) {
 	require.Equal(t, []string{
 		"provider.qwenDomain: has no effect for type deepseek (only for qwen)",
 		"provider.customSettings: ignored: a request-body edit; this plugin changes only the model",
-		"provider.awsRegion: ignored: it belongs to a Higress type this plugin does not support",
+		"provider.awsRegion: has no effect for type deepseek (only for bedrock)",
 		"provider.basePathHandling: has no effect without basePath",
 		"provider.capabilities.openai/v1/models: ignored: not an API name Higress accepts (it drops the entry too)",
 		"provider.capabilities.kling/v1/image2video: ignored: not supported here (a video or kling API)",
@@ -176,7 +176,7 @@ func TestParse_ProviderFieldsByType(t *testing.T) {
 		`provider: {type: deepseek, apiTokens: [k], basePath: proxy}`:                           `provider.basePath: must start with '/', got "proxy"`,
 		`provider: {type: deepseek, apiTokens: [k], providerDomain: "a.com/x"}`:                 `provider.providerDomain: must be a host or host:port, got "a.com/x"`,
 		`provider: {type: claude, apiTokens: [k], claudeCodeMode: true}`:                        "provider.claudeCodeMode: true is not supported: it sends a Claude Code OAuth token as Bearer with the Claude CLI's own headers; use API keys with x-api-key (the default)",
-		`provider: {type: bedrock, apiTokens: [k]}`:                                             "provider.type: bedrock is a Higress type this plugin does not support: it converts requests to the Bedrock Converse API and signs them with AWS SigV4",
+		`provider: {type: triton, apiTokens: [k]}`:                                              "provider.type: triton is a Higress type this plugin does not support: it converts requests to Triton's /v2/models/<model>/generate",
 		`provider: {type: deepseek, apiTokens: [k], capabilities: {"openai/v1/embeddings": e}}`: `provider.capabilities.openai/v1/embeddings: must be a path starting with '/', got "e"`,
 	} {
 		_, err := Parse([]byte(config))

@@ -246,8 +246,8 @@ func (s *stream) sendTo(head, sent provider.Head) bool {
 		}
 	}
 	s.sent = sent
-	if s.block.cfg.Provider.ModelInPath(sent.Path) {
-		if st, end, ok := provider.PathModel(sent.Path); ok {
+	if p := s.block.cfg.Provider; p.ModelInPath(sent.Path) {
+		if st, end, ok := provider.ModelSpan(p, sent.Path); ok {
 			s.model = sent.Path[st:end] // the model a probe asks again
 		}
 	}

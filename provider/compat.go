@@ -161,10 +161,7 @@ func (c *compat) Auth(_ Head, secret string) []HeaderPair {
 	case authNone:
 		return nil
 	}
-	if strings.HasPrefix(secret, "Bearer ") {
-		return []HeaderPair{{"authorization", secret}}
-	}
-	return []HeaderPair{{"authorization", "Bearer " + secret}}
+	return bearer(secret)
 }
 
 func (c *compat) ModelInPath(string) bool { return false }

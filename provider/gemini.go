@@ -57,12 +57,18 @@ func (g gemini) ModelInPath(path string) bool {
 // PathModel finds the model in a Gemini native path: the segment after
 // "/models/" up to ":" (the method). start and end index it in path.
 func PathModel(path string) (start, end int, ok bool) {
-	i := strings.Index(path, "/models/")
+	return segmentAfter(path, "/models/", ':')
+}
+
+// segmentAfter finds the non-empty text between the first marker in path
+// and the next stop byte.
+func segmentAfter(path, marker string, stop byte) (start, end int, ok bool) {
+	i := strings.Index(path, marker)
 	if i < 0 {
 		return 0, 0, false
 	}
-	start = i + len("/models/")
-	j := strings.IndexByte(path[start:], ':')
+	start = i + len(marker)
+	j := strings.IndexByte(path[start:], stop)
 	if j <= 0 {
 		return 0, 0, false
 	}

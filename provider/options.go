@@ -59,8 +59,10 @@ type Options struct {
 	ZhipuCodePlan bool
 	// CloudflareAccountID is cloudflare's account, part of every path.
 	CloudflareAccountID string
-	// MinimaxPro is minimaxApiType: pro (refused).
-	MinimaxPro bool
+	// MinimaxPro is minimaxApiType: pro (refused unless Original), and
+	// MinimaxGroupID its minimaxGroupId (required with pro, as Higress does).
+	MinimaxPro     bool
+	MinimaxGroupID string
 	// HunyuanSigned is set when hunyuanAuthId or hunyuanAuthKey is (TC3
 	// signing; refused).
 	HunyuanSigned bool
@@ -70,6 +72,15 @@ type Options struct {
 	// VLLMCustomURL and VLLMServerHost locate a vllm server.
 	VLLMCustomURL  string
 	VLLMServerHost string
+	// AWSRegion is bedrock's awsRegion ("us-east-1").
+	AWSRegion string
+	// VertexOpenAICompatible is vertex's vertexOpenAICompatible.
+	VertexOpenAICompatible bool
+	// SignedBy names the field of a credential that is not a bearer token,
+	// set when the block has no apiTokens and signs with it instead
+	// (bedrock "awsAccessKey", vertex "vertexAuthKey", kling
+	// "klingAccessKey"); "" for apiTokens.
+	SignedBy string
 }
 
 // configure applies the type's own settings; an error names the field.
@@ -119,9 +130,14 @@ func (c *compat) configure(o Options) error {
 		c.fixed = "/client/v4/accounts/" + id + "/ai/v1/chat/completions"
 		c.models = "/client/v4/accounts/" + id + "/ai/models/search"
 	case "minimax":
-		if o.MinimaxPro {
-			return fieldErr("minimaxApiType", "pro is not supported: Higress converts requests to MiniMax's "+
-				"ChatCompletion Pro protocol, this plugin converts no protocol; leave it unset for the v2 (OpenAI-compatible) API")
+		switch {
+		case o.MinimaxPro && o.MinimaxGroupID == "":
+			return fieldErr("minimaxGroupId", "is required with minimaxApiType pro (Higress refuses the configuration without it too)")
+		case o.MinimaxPro && !o.Original:
+			return fieldErr("minimaxApiType", "pro is not supported with protocol openai (the default): Higress converts OpenAI "+
+				"chat completions to MiniMax's ChatCompletion Pro protocol, this plugin converts no protocol; leave it unset for "+
+				"the v2 (OpenAI-compatible) API, or set protocol: original to send MiniMax's own API as the client wrote it, "+
+				"as Higress does then")
 		}
 	case "hunyuan":
 		if o.HunyuanSigned {

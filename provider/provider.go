@@ -26,8 +26,8 @@ type Provider interface {
 	// Auth returns the headers that carry the token (set, replacing any);
 	// none for a type that sends no credential (ollama).
 	Auth(h Head, secret string) []HeaderPair
-	// ModelInPath tells whether the model is in the path (Gemini native)
-	// rather than in the JSON body.
+	// ModelInPath tells whether the model is in the path (Gemini native,
+	// Vertex, Bedrock) rather than in the JSON body.
 	ModelInPath(path string) bool
 	// Probe builds the cheapest request that shows whether the token works
 	// again for what failed (see ProbeTarget).
@@ -41,7 +41,7 @@ type Provider interface {
 // until it is listed here.
 func AuthIgnoresHead(p Provider) bool {
 	switch p.(type) {
-	case *compat, *azure, claude, generic:
+	case *compat, *azure, claude, generic, bedrock, vertex, kling:
 		return true
 	}
 	return false
@@ -109,6 +109,12 @@ func newType(typ string, o Options) (Provider, error) {
 			version: orDefault(o.GeminiAPIVersion, "v1beta")}, nil
 	case "generic":
 		return newGeneric(o), nil
+	case "bedrock":
+		return newBedrock(o)
+	case "vertex":
+		return newVertex(o)
+	case "kling":
+		return newKling(o)
 	}
 	spec, ok := compatTypes[typ]
 	if !ok {
@@ -126,7 +132,7 @@ func newType(typ string, o Options) (Provider, error) {
 
 // Types lists every provider type New accepts, sorted.
 func Types() []string {
-	out := []string{"azure", "claude", "gemini", "generic"}
+	out := []string{"azure", "bedrock", "claude", "gemini", "generic", "kling", "vertex"}
 	for k := range compatTypes {
 		out = append(out, k)
 	}
@@ -139,4 +145,19 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// ModelSpan finds the model in a path where p keeps it (see
+// Provider.ModelInPath): path[start:end] is the model as sent.
+func ModelSpan(p Provider, path string) (start, end int, ok bool) {
+	if r, isRouted := p.(routed); isRouted {
+		p = r.Provider
+	}
+	switch t := p.(type) {
+	case bedrock:
+		return t.modelSpan(path)
+	case gemini, vertex:
+		return PathModel(path)
+	}
+	return 0, 0, false
 }

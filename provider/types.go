@@ -78,20 +78,21 @@ func Info(typ string) (TypeInfo, bool) {
 
 func known(typ string) bool {
 	_, ok := compatTypes[typ]
-	return ok || typ == "azure" || typ == "claude" || typ == "gemini" || typ == "generic"
+	switch typ {
+	case "azure", "claude", "gemini", "generic", "bedrock", "vertex", "kling":
+		return true
+	}
+	return ok
 }
 
 // unsupportedTypes are Higress types this plugin refuses, and why: each
-// needs a protocol conversion or a request signature, where this plugin
-// only swaps a token and rewrites host, path and model.
+// needs a protocol conversion, where this plugin only swaps a token and
+// rewrites host, path and model.
 var unsupportedTypes = map[string]string{
-	"bedrock": "it converts requests to the Bedrock Converse API and signs them with AWS SigV4",
-	"vertex":  "it exchanges a service-account key for OAuth tokens and converts requests to the Gemini protocol",
-	"kling":   "it signs a JWT per request with klingAccessKey/klingSecretKey",
-	"deepl":   "it converts chat requests to DeepL's /v2/translate",
-	"cohere":  "it converts chat requests to Cohere's /v1/chat",
-	"dify":    "it converts requests to Dify's chat-messages, completion-messages or workflows API",
-	"triton":  "it converts requests to Triton's /v2/models/<model>/generate",
+	"deepl":  "it converts chat requests to DeepL's /v2/translate",
+	"cohere": "it converts chat requests to Cohere's /v1/chat",
+	"dify":   "it converts requests to Dify's chat-messages, completion-messages or workflows API",
+	"triton": "it converts requests to Triton's /v2/models/<model>/generate",
 }
 
 // Unsupported returns why a Higress provider type is not supported here;

@@ -170,17 +170,26 @@ func TestNew_RefusesWhatCannotWork(t *testing.T) {
 		msg   string
 	}{
 		{"cloudflare", Options{}, "cloudflareAccountId", "is required for type cloudflare: it is part of every path (Higress does not check it and sends /client/v4/accounts//ai/v1/chat/completions, which Cloudflare cannot serve)"},
-		{"minimax", Options{MinimaxPro: true}, "minimaxApiType", "pro is not supported: Higress converts requests to MiniMax's ChatCompletion Pro protocol, this plugin converts no protocol; leave it unset for the v2 (OpenAI-compatible) API"},
+		{"minimax", Options{MinimaxPro: true, MinimaxGroupID: "g"}, "minimaxApiType", "pro is not supported with protocol openai (the default): Higress converts OpenAI chat completions to MiniMax's ChatCompletion Pro protocol, this plugin converts no protocol; leave it unset for the v2 (OpenAI-compatible) API, or set protocol: original to send MiniMax's own API as the client wrote it, as Higress does then"},
+		{"minimax", Options{MinimaxPro: true, Original: true}, "minimaxGroupId", "is required with minimaxApiType pro (Higress refuses the configuration without it too)"},
 		{"qwen", Options{QwenNative: true}, "qwenEnableCompatible", "false (DashScope's native protocol) is not supported: Higress converts OpenAI requests to it, this plugin converts no protocol; leave it true (the default) for DashScope's OpenAI-compatible endpoint"},
 		{"hunyuan", Options{HunyuanSigned: true}, "hunyuanAuthId", "hunyuanAuthId and hunyuanAuthKey select Tencent Cloud's TC3-HMAC-SHA256 signed API, which this plugin does not support; leave both empty and put hunyuan API keys in apiTokens for the OpenAI-compatible endpoint"},
 		{"ollama", Options{OllamaPort: 11434}, "ollamaServerHost", "is required for type ollama"},
 		{"ollama", Options{OllamaHost: "o"}, "ollamaServerPort", "is required for type ollama, a port in 1-65535 (Ollama's usual port is 11434; Higress refuses 0 too)"},
 		{"openai", Options{OpenAICustomURL: "https://x.example.com/v1?k=1"}, "openaiCustomUrl", "must not have a query or fragment"},
 		{"azure", Options{AzureServiceURL: "https://r.openai.azure.com?api-version=1"}, "azureServiceUrl", "names no deployment: Higress puts the request's mapped model in the path, which this plugin cannot (it rewrites the path before the body arrives); name the deployment (https://<resource>/openai/deployments/<name>?api-version=...) or map every model to one deployment with modelMapping {\"*\": <name>}"},
-		{"bedrock", Options{}, "type", "bedrock is a Higress type this plugin does not support: it converts requests to the Bedrock Converse API and signs them with AWS SigV4"},
+		{"bedrock", Options{AWSRegion: "us-east-1"}, "protocol", "openai (the default) is not supported for type bedrock: Higress converts OpenAI chat completions to the Bedrock Converse API (and image generations to InvokeModel), this plugin converts no protocol; set protocol: original to send Bedrock's own API (/model/{modelId}/converse, /invoke, ...) with the keys, as Higress does then"},
+		{"bedrock", Options{Original: true}, "awsRegion", "is required for type bedrock: the host is bedrock-runtime.<awsRegion>.amazonaws.com (Higress refuses the configuration without it too)"},
+		{"bedrock", Options{Original: true, AWSRegion: "us-east-1.evil.com/"}, "awsRegion", "must be an AWS region such as us-east-1 (lower-case letters, digits and '-')"},
+		{"bedrock", Options{Original: true, AWSRegion: "us-east-1", SignedBy: "awsAccessKey"}, "awsAccessKey", "awsAccessKey and awsSecretKey (AWS SigV4 signing) are not supported yet; put Bedrock API keys in apiTokens (sent as Authorization: Bearer, as Higress does)"},
+		{"vertex", Options{}, "protocol", "openai (the default) is not supported for type vertex with apiTokens (express mode): Higress converts OpenAI requests to Vertex's generateContent, predict or rawPredict bodies, this plugin converts no protocol; set protocol: original to send Vertex's own REST API (/v1/publishers/google/models/{model}:generateContent, ...) with the keys, as Higress does then"},
+		{"vertex", Options{Original: true, VertexOpenAICompatible: true}, "vertexOpenAICompatible", "true cannot be combined with apiTokens (express mode); Higress refuses the configuration too"},
+		{"vertex", Options{Original: true, SignedBy: "vertexAuthKey"}, "vertexAuthKey", "service-account keys (an OAuth token exchange) are not supported yet; use Vertex express-mode API keys in apiTokens with protocol: original"},
+		{"kling", Options{}, "protocol", "openai (the default) is not supported for type kling: Higress converts OpenAI video requests (/v1/videos) to Kling's text2video and image2video API, this plugin converts no protocol; set protocol: original to send Kling's own API with the tokens, as Higress does then"},
+		{"kling", Options{Original: true, SignedBy: "klingAccessKey"}, "klingAccessKey", "klingAccessKey and klingSecretKey (a JWT signed per request) are not supported yet; put Kling API tokens in apiTokens with protocol: original"},
 	}
 	for _, tc := range tests {
-		t.Run(tc.field, func(t *testing.T) {
+		t.Run(tc.typ+"/"+tc.field, func(t *testing.T) {
 			_, err := New(tc.typ, tc.opts)
 			var fe *FieldError
 			require.True(t, errors.As(err, &fe), "%v", err)
@@ -251,4 +260,119 @@ func TestAuthIgnoresHead_HoldsForEveryType(t *testing.T) {
 	g, err := New("gemini", Options{})
 	require.NoError(t, err)
 	require.False(t, AuthIgnoresHead(g), "gemini's credential depends on the path")
+}
+
+// TestNew_OriginalProtocolCredentials pins the types Higress serves under
+// protocol original with apiTokens and no conversion (issue 24 item 1): the
+// path and body go as written, the key as Higress sends it, except that a
+// Google API key travels in x-goog-api-key, never in the URL.
+func TestNew_OriginalProtocolCredentials(t *testing.T) {
+	tests := []struct {
+		name, typ  string
+		opts       Options
+		in         string
+		host, path string
+		auth       []HeaderPair
+	}{
+		{"bedrock converse-stream (Higress test/bedrock.go)", "bedrock", Options{Original: true, AWSRegion: "us-east-1"},
+			"/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse-stream", "bedrock-runtime.us-east-1.amazonaws.com",
+			"/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse-stream", []HeaderPair{{"authorization", "Bearer tok"}}},
+		{"bedrock invoke", "bedrock", Options{Original: true, AWSRegion: "eu-west-3"}, "/model/amazon.titan-embed-text-v2:0/invoke",
+			"bedrock-runtime.eu-west-3.amazonaws.com", "/model/amazon.titan-embed-text-v2:0/invoke", []HeaderPair{{"authorization", "Bearer tok"}}},
+		{"vertex express endpoint (Higress test/vertex.go)", "vertex", Options{Original: true},
+			"/v1/publishers/google/models/gemini-3.1-flash-lite-preview:streamGenerateContent", "aiplatform.googleapis.com",
+			"/v1/publishers/google/models/gemini-3.1-flash-lite-preview:streamGenerateContent", []HeaderPair{{"x-goog-api-key", "tok"}}},
+		{"vertex project path, the client's ?key= dropped", "vertex", Options{Original: true},
+			"/v1/projects/p/locations/us-central1/publishers/google/models/gemini-2.0-flash:streamGenerateContent?alt=sse&key=client",
+			"aiplatform.googleapis.com", "/v1/projects/p/locations/us-central1/publishers/google/models/gemini-2.0-flash:streamGenerateContent?alt=sse",
+			[]HeaderPair{{"x-goog-api-key", "tok"}}},
+		{"vertex basePath removePrefix (Higress test/vertex.go)", "vertex", Options{Original: true, BasePath: "/vertex-proxy"},
+			"/vertex-proxy/v1/projects/p/locations/us-central1/publishers/google/models/imagen-4.0-generate-preview-06-06:predict",
+			"aiplatform.googleapis.com", "/v1/projects/p/locations/us-central1/publishers/google/models/imagen-4.0-generate-preview-06-06:predict",
+			[]HeaderPair{{"x-goog-api-key", "tok"}}},
+		{"kling", "kling", Options{Original: true}, "/v1/videos/text2video", "api-singapore.klingai.com", "/v1/videos/text2video",
+			[]HeaderPair{{"authorization", "Bearer tok"}}},
+		{"minimax pro keeps path (Higress test/minimax.go)", "minimax", Options{Original: true, MinimaxPro: true, MinimaxGroupID: "g", BasePath: "/minimax-api"},
+			"/minimax-api/v1/chat/completions", "api.minimax.chat", "/v1/chat/completions", []HeaderPair{{"authorization", "Bearer tok"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, auth := route(t, tc.typ, tc.opts, "POST", tc.in)
+			require.Equal(t, tc.host, h.Authority)
+			require.Equal(t, tc.path, h.Path)
+			require.Equal(t, tc.auth, auth)
+		})
+	}
+}
+
+// TestProbe_OriginalProtocolTypes pins what a probe asks for the types of
+// TestNew_OriginalProtocolCredentials: the model of the request that
+// failed on its own API, and a model that does not exist when none is known
+// (the key is checked first), never a generation for kling.
+func TestProbe_OriginalProtocolTypes(t *testing.T) {
+	tests := []struct {
+		name, typ string
+		target    ProbeTarget
+		method    string
+		path      string
+		body      string
+		auth      HeaderPair
+	}{
+		{"bedrock, model from the failed path", "bedrock", ProbeTarget{Authority: "h", Path: "/model/anthropic.claude-v2%3A1/invoke", Model: "anthropic.claude-v2%3A1"},
+			"POST", "/model/anthropic.claude-v2%3A1/converse", `{"messages":[{"role":"user","content":[{"text":"ping"}]}],"inferenceConfig":{"maxTokens":1}}`,
+			HeaderPair{"authorization", "Bearer tok"}},
+		{"bedrock, healthCheckModel escaped", "bedrock", ProbeTarget{Authority: "h", Model: "anthropic.claude-v2:1"},
+			"POST", "/model/anthropic.claude-v2%3A1/converse", `{"messages":[{"role":"user","content":[{"text":"ping"}]}],"inferenceConfig":{"maxTokens":1}}`,
+			HeaderPair{"authorization", "Bearer tok"}},
+		{"bedrock, no model", "bedrock", ProbeTarget{Authority: "h", Free: true},
+			"POST", "/model/token-failover-probe/converse", `{"messages":[{"role":"user","content":[{"text":"ping"}]}],"inferenceConfig":{"maxTokens":1}}`,
+			HeaderPair{"authorization", "Bearer tok"}},
+		{"vertex google model", "vertex", ProbeTarget{Authority: "h", Path: "/v1/projects/p/locations/l/publishers/google/models/gemini-2.0-flash:streamGenerateContent?alt=sse", Model: "gemini-2.0-flash"},
+			"POST", "/v1/projects/p/locations/l/publishers/google/models/gemini-2.0-flash:generateContent",
+			`{"contents":[{"role":"user","parts":[{"text":"ping"}]}],"generationConfig":{"maxOutputTokens":1}}`, HeaderPair{"x-goog-api-key", "tok"}},
+		{"vertex anthropic model", "vertex", ProbeTarget{Authority: "h", Path: "/v1/projects/p/locations/us-east5/publishers/anthropic/models/claude-sonnet-4@20250514:rawPredict", Model: "claude-sonnet-4@20250514"},
+			"POST", "/v1/projects/p/locations/us-east5/publishers/anthropic/models/claude-sonnet-4@20250514:rawPredict",
+			`{"anthropic_version":"vertex-2023-10-16","max_tokens":1,"messages":[{"role":"user","content":"ping"}]}`, HeaderPair{"x-goog-api-key", "tok"}},
+		{"vertex, no model", "vertex", ProbeTarget{Authority: "h", Free: true},
+			"POST", "/v1/publishers/google/models/token-failover-probe:generateContent",
+			`{"contents":[{"role":"user","parts":[{"text":"ping"}]}],"generationConfig":{"maxOutputTokens":1}}`, HeaderPair{"x-goog-api-key", "tok"}},
+		{"kling queries a task that does not exist", "kling", ProbeTarget{Authority: "h", Path: "/v1/videos/text2video", Model: "kling-v1"},
+			"GET", "/v1/videos/text2video/token-failover-probe", "", HeaderPair{"authorization", "Bearer tok"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := New(tc.typ, Options{Original: true, AWSRegion: "us-east-1"})
+			require.NoError(t, err)
+			pr := p.Probe(tc.target, "tok")
+			require.Equal(t, tc.method, pr.Method)
+			require.Equal(t, "h", pr.Authority)
+			require.Equal(t, tc.path, pr.Path)
+			require.Equal(t, tc.body, string(pr.Body))
+			require.Equal(t, tc.auth, pr.Headers[0])
+		})
+	}
+}
+
+// TestModelSpan_ByType: the model a path carries, for the types that keep
+// it there.
+func TestModelSpan_ByType(t *testing.T) {
+	tests := []struct {
+		typ, path, model string
+	}{
+		{"bedrock", "/model/anthropic.claude-v2%3A1/invoke-with-response-stream", "anthropic.claude-v2%3A1"},
+		{"bedrock", "/model//converse", ""},
+		{"vertex", "/v1/publishers/google/models/gemini-2.0-flash:generateContent?key=x", "gemini-2.0-flash"},
+		{"gemini", "/v1beta/models/gemini-pro:generateContent", "gemini-pro"},
+		{"openai", "/v1/models/gpt-4:x", ""},
+	}
+	for _, tc := range tests {
+		p, err := New(tc.typ, Options{Original: true, AWSRegion: "us-east-1"})
+		require.NoError(t, err)
+		s, e, ok := ModelSpan(p, tc.path)
+		require.Equal(t, tc.model != "", ok, tc.path)
+		require.Equal(t, tc.model != "", p.ModelInPath(tc.path), tc.path)
+		if ok {
+			require.Equal(t, tc.model, tc.path[s:e])
+		}
+	}
 }

@@ -1,0 +1,63 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestParse_CredentialTypesByProtocol: bedrock, vertex and kling with
+// apiTokens are served under protocol original as Higress serves them
+// (issue 24 item 1), refused under protocol openai for the conversion
+// Higress does there; their other credentials are named, never quoted.
+func TestParse_CredentialTypesByProtocol(t *testing.T) {
+	const secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	tests := []struct {
+		name, config string
+		err          string
+		warnings     []string
+	}{
+		{name: "bedrock API key, original", config: `provider: {type: bedrock, protocol: original, awsRegion: us-east-1, apiTokens: [k]}`},
+		{name: "bedrock API key wins over a key pair, as in Higress",
+			config:   `provider: {type: bedrock, protocol: original, awsRegion: us-east-1, apiTokens: [k], awsAccessKey: AKIDEXAMPLE, awsSecretKey: "` + secret + `"}`,
+			warnings: []string{"provider.awsAccessKey, awsSecretKey: ignored: apiTokens are set, and Higress uses them first"}},
+		{name: "bedrock key pair alone", config: `provider: {type: bedrock, protocol: original, awsRegion: us-east-1, awsAccessKey: AKIDEXAMPLE, awsSecretKey: "` + secret + `"}`,
+			err: "provider.awsAccessKey: awsAccessKey and awsSecretKey (AWS SigV4 signing) are not supported yet; put Bedrock API keys in apiTokens (sent as Authorization: Bearer, as Higress does)"},
+		{name: "bedrock half a key pair", config: `provider: {type: bedrock, protocol: original, awsRegion: us-east-1, awsSecretKey: "` + secret + `"}`,
+			err: "provider.awsAccessKey: is required with awsSecretKey (Higress refuses the configuration without it too)\n" +
+				"provider.awsAccessKey: awsAccessKey and awsSecretKey (AWS SigV4 signing) are not supported yet; put Bedrock API keys in apiTokens (sent as Authorization: Bearer, as Higress does)"},
+		{name: "bedrock nothing", config: `provider: {type: bedrock, protocol: original, awsRegion: us-east-1}`,
+			err: "provider.apiTokens: is required: a list of at least one token"},
+		{name: "bedrock secret not a string", config: `provider: {type: bedrock, protocol: original, awsRegion: us-east-1, awsAccessKey: AKIDEXAMPLE, awsSecretKey: {k: "` + secret + `"}}`,
+			err: "provider.awsSecretKey: must be a string, got an object\n" +
+				"provider.awsAccessKey: awsAccessKey and awsSecretKey (AWS SigV4 signing) are not supported yet; put Bedrock API keys in apiTokens (sent as Authorization: Bearer, as Higress does)"},
+		{name: "vertex express, original", config: `provider: {type: vertex, protocol: original, apiTokens: [k]}`},
+		{name: "vertex express, openai", config: `provider: {type: vertex, apiTokens: [k]}`,
+			err: "provider.protocol: openai (the default) is not supported for type vertex with apiTokens (express mode): Higress converts OpenAI requests to Vertex's generateContent, predict or rawPredict bodies, this plugin converts no protocol; set protocol: original to send Vertex's own REST API (/v1/publishers/google/models/{model}:generateContent, ...) with the keys, as Higress does then"},
+		{name: "vertex service account", config: `provider: {type: vertex, protocol: original, vertexAuthKey: "` + secret + `", vertexRegion: us-central1, vertexProjectId: p, vertexAuthServiceName: s}`,
+			err: "provider.vertexAuthKey: service-account keys (an OAuth token exchange) are not supported yet; use Vertex express-mode API keys in apiTokens with protocol: original"},
+		{name: "kling tokens, original", config: `provider: {type: kling, protocol: original, apiTokens: [k]}`},
+		{name: "kling key pair", config: `provider: {type: kling, protocol: original, klingAccessKey: ak, klingSecretKey: "` + secret + `"}`,
+			err: "provider.klingAccessKey: klingAccessKey and klingSecretKey (a JWT signed per request) are not supported yet; put Kling API tokens in apiTokens with protocol: original"},
+		{name: "minimax pro, original", config: `provider: {type: minimax, protocol: original, minimaxApiType: pro, minimaxGroupId: g, apiTokens: [k]}`},
+		{name: "bedrock conversion-only fields", config: `provider: {type: bedrock, protocol: original, awsRegion: us-east-1, apiTokens: [k], bedrockAdditionalFields: {top_k: 1}}`,
+			warnings: []string{"provider.bedrockAdditionalFields: ignored: part of Higress's OpenAI-to-Converse body conversion, which this plugin does not do"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(tc.config))
+			if tc.err == "" {
+				require.NoError(t, err)
+				require.NotNil(t, cfg.Global)
+			} else {
+				require.EqualError(t, err, tc.err)
+			}
+			require.Equal(t, tc.warnings, cfg.Warnings)
+			if err != nil {
+				require.NotContains(t, err.Error(), secret)
+			}
+			require.NotContains(t, strings.Join(cfg.Warnings, "\n"), secret)
+		})
+	}
+}
