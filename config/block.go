@@ -29,7 +29,8 @@ func (r *reader) pool(v gjson.Result, path string) *ProviderBlock {
 	opts := r.options(v, path, typ)
 	opts.SignedBy = r.signer(v, path, typ)
 	id := r.str(v, path, "id", "")
-	p.Tokens, p.PassClientAuth = r.tokens(v, path, typ, info, known, opts.SignedBy != "")
+	var passNote string
+	p.Tokens, p.PassClientAuth, passNote = r.tokens(v, path, typ, info, known, opts.SignedBy != "")
 	p.Mapping = r.mapping(v, path, typ, info, known, opts.Original)
 	if typ == "azure" {
 		opts.AzureDeployment, _ = p.Mapping.Constant()
@@ -63,7 +64,14 @@ func (r *reader) pool(v gjson.Result, path string) *ProviderBlock {
 	p.Failover = r.failover(v, path)
 	p.Retry = r.retry(v, path)
 	if p.PassClientAuth {
-		if p.Failover.Enabled || p.Retry.Enabled {
+		// One warning says all of it (issue 24 item 3).
+		off := p.Failover.Enabled || p.Retry.Enabled
+		switch {
+		case passNote != "" && off:
+			r.warn(join(path, "apiTokens"), "%s: its failover and retryOnFailure settings are off", passNote)
+		case passNote != "":
+			r.warn(join(path, "apiTokens"), "%s", passNote)
+		case off:
 			r.warn(path, "failover and retryOnFailure are off: the block has no tokens to fail over between")
 		}
 		p.Failover.Enabled, p.Retry.Enabled = false, false
@@ -89,30 +97,29 @@ func (r *reader) pool(v gjson.Result, path string) *ProviderBlock {
 }
 
 // tokens reads apiTokens. pass is true when the block sends no token of
-// its own (see ProviderBlock.PassClientAuth); signed, when it signs with
-// another credential instead (see reader.signer), which provider.New
-// judges.
-func (r *reader) tokens(v gjson.Result, path, typ string, info provider.TypeInfo, known, signed bool) (out []provider.Token, pass bool) {
+// its own (see ProviderBlock.PassClientAuth), and note then says why for
+// the block's one warning about it (empty: nothing to say); signed is set
+// when the block signs with another credential instead (see
+// reader.signer), which provider.New judges.
+func (r *reader) tokens(v gjson.Result, path, typ string, info provider.TypeInfo, known, signed bool) (out []provider.Token, pass bool, note string) {
 	field := join(path, "apiTokens")
 	raw, present := r.field(v, path, "apiTokens")
 	empty := !present || raw.IsArray() && len(raw.Array()) == 0
 	switch {
+	case info.TokensIgnored && !empty:
+		return nil, true, "ignored for type " + typ + ": Higress sets no auth header for it, so the client's own header passes"
 	case info.TokensIgnored:
-		if !empty {
-			r.warn(field, "ignored for type %s: Higress sets no auth header for it, so the client's own header passes", typ)
-		}
-		return nil, true
+		return nil, true, ""
 	case empty && signed:
-		return nil, false
+		return nil, false, ""
 	case empty && info.TokensOptional:
-		r.warn(field, "none: the client's own auth header goes upstream, and this block does no failover (as in Higress)")
-		return nil, true
+		return nil, true, "none: the client's own auth header goes upstream, and this block does no failover (as in Higress)"
 	case !present:
 		r.fail(field, "is required: a list of at least one token")
-		return nil, false
+		return nil, false, ""
 	case raw.IsArray() && len(raw.Array()) == 0:
 		r.fail(field, "must hold at least one token, got an empty list")
-		return nil, false
+		return nil, false, ""
 	}
 	var secrets []string
 	var at []int
@@ -123,7 +130,7 @@ func (r *reader) tokens(v gjson.Result, path, typ string, info provider.TypeInfo
 		secrets, at = []string{raw.Str}, []int{0}
 	case !raw.IsArray():
 		r.fail(field, "must be a list of strings, got %s", describe(raw))
-		return nil, false
+		return nil, false, ""
 	default:
 		for i, e := range raw.Array() {
 			if e.Type != gjson.String {
@@ -166,7 +173,7 @@ func (r *reader) tokens(v gjson.Result, path, typ string, info provider.TypeInfo
 			out = append(out, provider.NewToken(len(out), s))
 		}
 	}
-	return out, false
+	return out, false, ""
 }
 
 // mapping reads modelMapping; nil when absent or when Higress would not

@@ -86,6 +86,10 @@ var higressFiles = []struct {
 	// Refused: protocol openai converts to the ChatCompletion Pro protocol.
 	{file: "27-test-minimax-pro-openai-basepath.yaml",
 		err: "provider.minimaxApiType: pro is not supported with protocol openai (the default): Higress converts OpenAI chat completions to MiniMax's ChatCompletion Pro protocol, this plugin converts no protocol; leave it unset for the v2 (OpenAI-compatible) API, or set protocol: original to send MiniMax's own API as the client wrote it, as Higress does then"},
+	{file: "28-test-generic-no-token.yaml", check: func(t *testing.T, c *Config) {
+		require.True(t, c.Global.PassClientAuth)
+		require.Empty(t, c.Global.Tokens)
+	}, warnings: []string{"provider.apiTokens: none: the client's own auth header goes upstream, and this block does no failover (as in Higress)"}},
 }
 
 func global(typ string, tokens int) func(*testing.T, *Config) {

@@ -162,8 +162,8 @@ func TestParse_ProviderFieldsByType(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{
 		`provider.basePathHandling: "strip" has no effect, and basePath is not applied (Higress knows only removePrefix, the default, and prepend)`,
-		"provider.apiTokens: none: the client's own auth header goes upstream, and this block does no failover (as in Higress)",
 		"provider.modelMapping: ignored: Higress does no model mapping for type generic (the body passes untouched)",
+		"provider.apiTokens: none: the client's own auth header goes upstream, and this block does no failover (as in Higress)",
 	}, cfg.Warnings)
 	require.Nil(t, cfg.Global.Mapping)
 

@@ -206,9 +206,8 @@ func TestParse_GenericHostAndTokens(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{
 		"provider.apiToken: unknown field, did you mean apiTokens?",
-		"provider.apiTokens: none: the client's own auth header goes upstream, and this block does no failover (as in Higress)",
-		"provider: failover and retryOnFailure are off: the block has no tokens to fail over between",
-	}, cfg.Warnings)
+		"provider.apiTokens: none: the client's own auth header goes upstream, and this block does no failover (as in Higress): its failover and retryOnFailure settings are off",
+	}, cfg.Warnings, "one warning says it all (issue 24 item 3)")
 	require.True(t, cfg.Global.PassClientAuth)
 	require.False(t, cfg.Global.Failover.Enabled)
 	require.Equal(t, []string{"x-my-key", "x-api-key", "x-authorization", "authorization"}, cfg.Global.ClientKeyHeaders)

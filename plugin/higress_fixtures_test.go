@@ -20,6 +20,8 @@ import (
 // says Higress sends, except where why says we differ on purpose.
 type higressCase struct {
 	name, file string
+	// raw is the configuration when the case has no file.
+	raw string
 	// edit changes the file before use (nil: as written).
 	edit func(raw []byte) []byte
 	// The client's request: path (default /v1/chat/completions), host
@@ -125,9 +127,14 @@ var higressCases = []higressCase{
 	{name: "minimax pro, original", file: "26-test-minimax-pro-original-basepath.yaml", path: "/minimax-api/v1/chat/completions",
 		model: "custom-model", authority: "api.minimax.chat", upPath: "/v1/chat/completions",
 		authHeader: "authorization", authValues: []string{"Bearer sk-minimax-test"}},
+	{name: "generic, no tokens", file: "28-test-generic-no-token.yaml", model: "m", authority: "gateway.local", upPath: "/v1/chat/completions",
+		authHeader: "authorization", authValues: []string{"Bearer client-own"}, extra: map[string]string{"x-api-key": "client-x"}},
 }
 
 func (c higressCase) config(t testing.TB) []byte {
+	if c.raw != "" {
+		return []byte(c.raw)
+	}
 	raw, err := os.ReadFile("../testdata/higress/" + c.file)
 	require.NoError(t, err)
 	if c.edit != nil {
