@@ -90,6 +90,8 @@ var higressFiles = []struct {
 		require.True(t, c.Global.PassClientAuth)
 		require.Empty(t, c.Global.Tokens)
 	}, warnings: []string{"provider.apiTokens: none: the client's own auth header goes upstream, and this block does no failover (as in Higress)"}},
+	{file: "29-test-ai360-basic.yaml", check: global("ai360", 1)},
+	{file: "30-test-galadriel-basic.yaml", check: global("galadriel", 1)},
 }
 
 func global(typ string, tokens int) func(*testing.T, *Config) {

@@ -129,6 +129,10 @@ var higressCases = []higressCase{
 		authHeader: "authorization", authValues: []string{"Bearer sk-minimax-test"}},
 	{name: "generic, no tokens", file: "28-test-generic-no-token.yaml", model: "m", authority: "gateway.local", upPath: "/v1/chat/completions",
 		authHeader: "authorization", authValues: []string{"Bearer client-own"}, extra: map[string]string{"x-api-key": "client-x"}},
+	{name: "ai360 chat", file: "29-test-ai360-basic.yaml", model: "gpt-3", authority: "api.360.cn", upPath: "/v1/chat/completions",
+		authHeader: "authorization", authValues: []string{"sk-ai360-test123456789"}, upModel: "360GPT_S2_V9"},
+	{name: "galadriel chat", file: "30-test-galadriel-basic.yaml", model: "gpt-3.5-turbo", authority: "api.galadriel.com", upPath: "/v1/chat/completions",
+		authHeader: "authorization", authValues: []string{"Bearer gal-test123456789"}, upModel: "llama3.1"},
 }
 
 func (c higressCase) config(t testing.TB) []byte {

@@ -135,6 +135,11 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 		// asked (route.go); upstream Envoy keeps this as filter state.
 		_ = host.SetProperty("clear_route_cache", off)
 	}
+	if api := provider.Unserved(cfg.Provider, head.Path); api != "" {
+		// Nothing upstream serves it: neither a key nor a mapping is spent.
+		return s.refuse(404, "token_failover_api_not_served", "the "+api+" API is not served by this route's provider ("+
+			cfg.Provider.Type()+")")
+	}
 	if cfg.PassClientAuth {
 		return s.passClientAuth(headers, head, endOfStream, contentType, encoding, hasContentLength)
 	}

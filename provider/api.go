@@ -40,6 +40,23 @@ const (
 	apiConversations
 )
 
+// String names the API by its path after "/v1" ("images/generations",
+// "files/{id}"), for messages.
+func (a api) String() string {
+	for _, s := range apiSuffixes {
+		if s.api == a {
+			return s.rel[1:]
+		}
+	}
+	return idAPINames[a]
+}
+
+// idAPINames name the APIs whose path carries an id (see withID).
+var idAPINames = map[api]string{
+	apiFile: "files/{id}", apiFileContent: "files/{id}/content", apiBatch: "batches/{id}",
+	apiBatchCancel: "batches/{id}/cancel", apiFineTuning: "fine_tuning/jobs/{id}/...", apiVideo: "videos/{id}",
+}
+
 // apiSet is a set of apis.
 type apiSet uint64
 

@@ -81,6 +81,12 @@ func newAzure(o Options) (Provider, error) {
 
 func (a *azure) Type() string { return "azure" }
 
+// serves tells whether Azure serves API x: every OpenAI API, and every
+// path for a full URL (one path for all) or under protocol original.
+func (a *azure) serves(x api) bool {
+	return a.form == azureFull || a.original || openAIAPIs.has(x)
+}
+
 func (a *azure) Rewrite(h *Head) {
 	h.Authority = a.host
 	if !a.original {

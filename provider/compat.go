@@ -86,6 +86,12 @@ func (c *compat) override(a api, p string) {
 
 func (c *compat) Type() string { return c.name }
 
+// serves tells whether the type serves API a (see Unserved): every API
+// when the path is fixed or kept, else those it routes.
+func (c *compat) serves(a api) bool {
+	return c.fixed != "" || c.spec.keepPath || c.original || c.apis.has(a)
+}
+
 func (c *compat) Rewrite(h *Head) {
 	h.Authority = c.host
 	h.Path = c.route(h.Path)

@@ -16,13 +16,32 @@ const geminiOpenAIPrefix = "/v1beta/openai/"
 
 func (g gemini) Type() string { return "gemini" }
 
-// Rewrite sets the authority and drops a ?key= query credential: the
-// client's own key must not reach Google beside the operator's, nor be
-// recorded as a probe path.
+// geminiOpenAIAPIs are the OpenAI APIs Gemini's OpenAI-compatible
+// endpoint serves (ai.google.dev/gemini-api/docs/openai): chat
+// completions, embeddings, models, image generation, and the files and
+// batches of its Batch API.
+var geminiOpenAIAPIs = apis(apiChat, apiEmbeddings, apiModels, apiImageGeneration,
+	apiFiles, apiFile, apiFileContent, apiBatches, apiBatch, apiBatchCancel)
+
+// Rewrite sets the authority, sends an OpenAI-format path of an API the
+// OpenAI-compatible endpoint serves there ("/v1/chat/completions" to
+// "/v1beta/openai/chat/completions": Google answers the OpenAI path itself
+// with 404), and drops a ?key= query credential: the client's own key must
+// not reach Google beside the operator's, nor be recorded as a probe path.
 func (g gemini) Rewrite(h *Head) {
 	h.Authority = g.host
-	h.Path = StripQueryParam(h.Path, "key")
+	p := StripQueryParam(h.Path, "key")
+	only, query := splitQuery(p)
+	if a, rel := detectAPI(only); geminiOpenAIAPIs.has(a) {
+		p = withQuery(geminiOpenAIPrefix+rel[1:], query)
+	}
+	h.Path = p
 }
+
+// serves tells whether an OpenAI-format API has a Gemini endpoint (see
+// Unserved); Gemini's native paths are recognised by no OpenAI API and
+// always go.
+func (g gemini) serves(a api) bool { return geminiOpenAIAPIs.has(a) }
 
 // StripQueryParam removes every name=... parameter from a path's query.
 func StripQueryParam(path, name string) string {

@@ -161,3 +161,32 @@ func ModelSpan(p Provider, path string) (start, end int, ok bool) {
 	}
 	return 0, 0, false
 }
+
+// apiServer is a Provider whose type serves a known set of the APIs
+// detectAPI recognises.
+type apiServer interface {
+	serves(a api) bool
+}
+
+// Unserved names the API of a request path that p's type does not serve
+// ("images/generations"): such a request is answered by the gateway
+// instead of going upstream, its model mapped as if for the APIs the type
+// serves, with the operator's key. "" when p serves it, when the path names
+// no API this plugin recognises (it goes as written, as in Higress), or
+// when the type serves every path (a fixed or kept path, protocol
+// original: the client speaks the provider's own API).
+func Unserved(p Provider, path string) string {
+	if r, isRouted := p.(routed); isRouted {
+		p = r.Provider
+	}
+	s, ok := p.(apiServer)
+	if !ok {
+		return ""
+	}
+	only, _ := splitQuery(path)
+	a, _ := detectAPI(only)
+	if a == apiNone || s.serves(a) {
+		return ""
+	}
+	return a.String()
+}
