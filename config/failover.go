@@ -10,8 +10,11 @@ import (
 
 var (
 	failoverFields = []string{"enabled", "failureThreshold", "successThreshold", "healthCheckInterval",
-		"healthCheckTimeout", "healthCheckModel", "cooldownDuration", "failoverOnStatus", "allTokensDown"}
-	retryFields = []string{"enabled", "maxRetries", "retryTimeout", "retryOnStatus", "maxBodyBytes"}
+		"healthCheckTimeout", "healthCheckModel", "cooldownDuration", "failoverOnStatus", "allTokensDown",
+		"failureRate", "slowToken"}
+	failureRateFields = []string{"percent", "minRequests", "window"}
+	slowTokenFields   = []string{"factor"}
+	retryFields       = []string{"enabled", "maxRetries", "retryTimeout", "retryOnStatus", "maxBodyBytes"}
 )
 
 // failover reads provider.failover. An explicit 0 for a threshold,
@@ -34,7 +37,49 @@ func (r *reader) failover(block gjson.Result, blockPath string) FailoverConfig {
 	f.HealthCheckModel = r.str(v, path, "healthCheckModel", "")
 	f.RejectWhenAllDown = r.oneOf(v, path, "allTokensDown", "fallback", "fallback", "reject") == "reject"
 	f.Patterns = r.patterns(v, path, "failoverOnStatus")
+	r.rateTrip(v, path, &f.Settings)
 	return f
+}
+
+// Defaults of failureRate and slowToken.
+const (
+	DefaultRateMinRequests = 20
+	DefaultRateWindowMs    = 60_000
+	maxSlowFactor          = 1000
+)
+
+// rateTrip reads failover.failureRate ({percent, minRequests, window}: a
+// key whose upstream failures exceed percent of its requests over the
+// window is demoted) and failover.slowToken ({factor}: a key whose mean
+// time to a 2xx's headers exceeds factor times its siblings' median is
+// used only when no other may). Both are off when absent.
+func (r *reader) rateTrip(v gjson.Result, path string, s *failover.Settings) {
+	s.RateMinRequests, s.RateWindowMs = DefaultRateMinRequests, DefaultRateWindowMs
+	if fr, ok := r.field(v, path, "failureRate"); ok {
+		at := join(path, "failureRate")
+		if r.object(fr, at, failureRateFields...) {
+			if !fr.Get("percent").Exists() {
+				r.fail(join(at, "percent"), "is required: the share of failed requests (1-99) that demotes a key")
+			}
+			s.FailureRatePercent = uint32(r.integer(fr, at, "percent", 0, 1, 99, false))
+			s.RateMinRequests = uint32(r.integer(fr, at, "minRequests", DefaultRateMinRequests, 1, 1_000_000, false))
+			s.RateWindowMs = r.integer(fr, at, "window", DefaultRateWindowMs, 1000, MaxDurationMs, false)
+		}
+	}
+	if st, ok := r.field(v, path, "slowToken"); ok {
+		at := join(path, "slowToken")
+		if r.object(st, at, slowTokenFields...) {
+			f := st.Get("factor")
+			switch {
+			case !f.Exists():
+				r.fail(join(at, "factor"), "is required: how many times slower than its siblings' median a key is slow (e.g. 3)")
+			case f.Type != gjson.Number || f.Float() <= 1 || f.Float() > maxSlowFactor:
+				r.fail(join(at, "factor"), "must be a number above 1 and at most %d, got %s", maxSlowFactor, describe(f))
+			default:
+				s.SlowFactor = f.Float()
+			}
+		}
+	}
 }
 
 // retry reads provider.retryOnFailure. maxRetries 0 means 1, as in

@@ -19,11 +19,13 @@ import (
 //	           string target.cluster, target.authority, target.path, target.model, account
 //	           version 2: uvarint fleet.gen, flags(1: down 1, pending 2), varint fleet.rev
 //	           version 3: uvarint httpStatus, string why, varint lastProbeAt, lastProbeOK(1)
+//	           version 4: varint window.start, uvarint req, fail, prevReq, prevFail,
+//	                      latSum, prevLatSum, latN, prevLatN, slow(1)
 //
 // A string is a uvarint length and its bytes. Older values still decode,
 // with the later fields zero.
 const (
-	encodingVersion = 3
+	encodingVersion = 4
 	// maxStringLen bounds every string of a decoded value, so a corrupt
 	// value cannot make the decoder allocate without bound.
 	maxStringLen = 4096
@@ -68,6 +70,17 @@ func (p Pool) Encode() []byte {
 			ok = 1
 		}
 		b = append(b, ok)
+		w := t.Window
+		b = binary.AppendVarint(b, w.Start)
+		for _, v := range [...]uint64{uint64(w.Req), uint64(w.Fail), uint64(w.PrevReq), uint64(w.PrevFail),
+			w.LatSum, w.PrevLatSum, uint64(w.LatN), uint64(w.PrevLatN)} {
+			b = binary.AppendUvarint(b, v)
+		}
+		slow := byte(0)
+		if w.Slow {
+			slow = 1
+		}
+		b = append(b, slow)
 	}
 	return b
 }
@@ -110,6 +123,16 @@ func (d *decoder) uint32(what string) uint32 {
 	}
 	d.b = d.b[n:]
 	return uint32(v)
+}
+
+func (d *decoder) uint64(what string) uint64 {
+	v, n := binary.Uvarint(d.b)
+	if d.err != nil || n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
 }
 
 func (d *decoder) int64(what string) int64 {
@@ -165,6 +188,15 @@ func Decode(b []byte, n int) (Pool, error) {
 			t.Why = d.string("why")
 			t.LastProbeAt = d.int64("last probe")
 			t.LastProbeOK = d.byte("last probe result") == 1
+		}
+		if version >= 4 {
+			w := &t.Window
+			w.Start = d.int64("window start")
+			w.Req, w.Fail, w.PrevReq, w.PrevFail = d.uint32("window requests"), d.uint32("window failures"),
+				d.uint32("previous requests"), d.uint32("previous failures")
+			w.LatSum, w.PrevLatSum = d.uint64("latency sum"), d.uint64("previous latency sum")
+			w.LatN, w.PrevLatN = d.uint32("latency count"), d.uint32("previous latency count")
+			w.Slow = d.byte("slow") == 1
 		}
 		if d.err == nil && (t.Status > Unhealthy || t.Reason > ReasonManual) {
 			return Pool{}, fmt.Errorf("%w: token %d has status %d, reason %d", ErrCorrupt, i, t.Status, t.Reason)

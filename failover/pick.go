@@ -4,10 +4,25 @@ package failover
 // now (usable, and accepted by mayServe; nil accepts all) and returns it.
 // The caller picks one of them; taking buf from the caller keeps the list
 // on the caller's stack (no allocation per request).
+//
+// A token marked slow (RateWindow.Slow) is a candidate only when no other
+// is.
 func (p Pool) Candidates(now int64, mayServe func(int) bool, buf []int) []int {
+	start, slow := len(buf), false
 	for i, t := range p.Tokens {
 		if t.Usable(now) && (mayServe == nil || mayServe(i)) {
+			if t.Window.Slow {
+				slow = true
+				continue
+			}
 			buf = append(buf, i)
+		}
+	}
+	if slow && len(buf) == start {
+		for i, t := range p.Tokens {
+			if t.Usable(now) && (mayServe == nil || mayServe(i)) {
+				buf = append(buf, i)
+			}
 		}
 	}
 	return buf

@@ -85,6 +85,19 @@ type Token struct {
 	// LastProbeOK whether that probe succeeded; kept across restorations.
 	LastProbeAt int64
 	LastProbeOK bool
+	// Window counts recent outcomes for the failure-rate trip and the
+	// slowness mark (Settings.FailureRatePercent, SlowFactor).
+	Window RateWindow
+}
+
+// RateWindow is a token's outcomes in the window that started at Start
+// (process ms) and in the one before it, and whether it is slow.
+type RateWindow struct {
+	Start                        int64
+	Req, Fail, PrevReq, PrevFail uint32
+	LatSum, PrevLatSum           uint64
+	LatN, PrevLatN               uint32
+	Slow                         bool
 }
 
 // MaxWhyLen bounds Token.Why in the shared state.

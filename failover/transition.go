@@ -1,5 +1,10 @@
 package failover
 
+import (
+	"fmt"
+	"sort"
+)
+
 // Settings are the failover knobs a transition needs (config section
 // provider.failover). Durations are milliseconds.
 type Settings struct {
@@ -9,6 +14,110 @@ type Settings struct {
 	// CooldownDuration > 0 restores an unhealthy token after that long even
 	// without a successful probe, and is the rest of a 429 without retry time.
 	CooldownDuration int64
+	// FailureRatePercent > 0 demotes an available token whose upstream
+	// failures exceed that share of its judged requests over the last one
+	// to two windows of RateWindowMs, once there were RateMinRequests of
+	// them: the key that fails often, though never FailureThreshold times
+	// in a row.
+	FailureRatePercent uint32
+	RateMinRequests    uint32
+	RateWindowMs       int64
+	// SlowFactor > 0 marks a token slow while its mean time to a 2xx's
+	// headers over the same windows (RateMinRequests answers at least)
+	// exceeds SlowFactor times the median of its siblings' means; a slow
+	// token serves only when no other may.
+	SlowFactor float64
+}
+
+// Counts are one VM's outcomes of a token since its last flush: requests
+// judged (successes and upstream failures), the upstream failures among
+// them, and the time to headers of its 2xx answers.
+type Counts struct {
+	Requests, Failures uint32
+	LatencySumMs       uint64
+	LatencyN           uint32
+}
+
+// Empty tells whether there is nothing to add.
+func (c Counts) Empty() bool { return c.Requests == 0 && c.LatencyN == 0 }
+
+// AddCounts adds a VM's counts of token i to its window (rolling it over
+// when RateWindowMs passed) and applies the failure-rate trip; JudgeSlow
+// then compares the tokens' latencies.
+func (p *Pool) AddCounts(i int, c Counts, s Settings, now int64) Change {
+	t := &p.Tokens[i]
+	ch := Change{From: t.Status, To: t.Status}
+	w := &t.Window
+	window := max(s.RateWindowMs, 1)
+	switch {
+	case w.Start == 0:
+		w.Start = now
+	case now-w.Start >= 2*window:
+		*w = RateWindow{Start: now, Slow: w.Slow}
+	case now-w.Start >= window:
+		*w = RateWindow{Start: w.Start + window, PrevReq: w.Req, PrevFail: w.Fail, PrevLatSum: w.LatSum, PrevLatN: w.LatN, Slow: w.Slow}
+	}
+	w.Req += c.Requests
+	w.Fail += c.Failures
+	w.LatSum += c.LatencySumMs
+	w.LatN += c.LatencyN
+	ch.Changed = !c.Empty()
+	req, fail := w.Req+w.PrevReq, w.Fail+w.PrevFail
+	if s.FailureRatePercent > 0 && t.Status == Available && req >= max(s.RateMinRequests, 1) &&
+		uint64(fail)*100 > uint64(s.FailureRatePercent)*uint64(req) {
+		why := fmt.Sprintf("failure rate %d of %d requests over %ds", fail, req, (now-w.Start+window)/1000)
+		p.demote(i, ReasonUpstream, Outcome{Class: ClassUpstream, Why: why}, t.Target, s, now, &ch)
+		p.Tokens[i].Window = RateWindow{Start: now} // a restored key starts a new count
+	}
+	return ch
+}
+
+// JudgeSlow marks each token slow or not (Settings.SlowFactor) from the
+// latencies in the windows; false when no mark changed.
+func (p *Pool) JudgeSlow(s Settings) bool {
+	if s.SlowFactor <= 0 {
+		return false
+	}
+	means := make([]float64, len(p.Tokens))
+	var known []float64
+	for i, t := range p.Tokens {
+		n := t.Window.LatN + t.Window.PrevLatN
+		means[i] = -1
+		if n >= max(s.RateMinRequests, 1) {
+			means[i] = float64(t.Window.LatSum+t.Window.PrevLatSum) / float64(n)
+			known = append(known, means[i])
+		}
+	}
+	changed := false
+	for i := range p.Tokens {
+		slow := false
+		if means[i] >= 0 && len(known) >= 2 {
+			slow = means[i] > s.SlowFactor*medianOfOthers(known, means[i])
+		}
+		if p.Tokens[i].Window.Slow != slow {
+			p.Tokens[i].Window.Slow, changed = slow, true
+		}
+	}
+	return changed
+}
+
+// medianOfOthers is the median of xs without one occurrence of x.
+func medianOfOthers(xs []float64, x float64) float64 {
+	rest := make([]float64, 0, len(xs))
+	skipped := false
+	for _, v := range xs {
+		if v == x && !skipped {
+			skipped = true
+			continue
+		}
+		rest = append(rest, v)
+	}
+	sort.Float64s(rest)
+	if n := len(rest); n%2 == 1 {
+		return rest[n/2]
+	} else {
+		return (rest[n/2-1] + rest[n/2]) / 2
+	}
 }
 
 // MaxBackoffFactor caps probe back-off at this many health-check intervals.

@@ -275,3 +275,79 @@ func TestDemoteAndRestore_ByHand(t *testing.T) {
 	only, _ := p.Fallback(func(i int) bool { return i == 0 })
 	require.Equal(t, -1, only)
 }
+
+// TestAddCounts_FailureRateTrip: the trip needs minRequests in the window
+// and a share of failures above the threshold; counts older than two
+// windows are forgotten; a demotion starts a new count.
+func TestAddCounts_FailureRateTrip(t *testing.T) {
+	s := Settings{FailureThreshold: 3, SuccessThreshold: 1, HealthCheckInterval: 1000,
+		FailureRatePercent: 5, RateMinRequests: 20, RateWindowMs: 60_000}
+	tests := []struct {
+		name    string
+		batches []Counts // one per second
+		demoted bool
+	}{
+		{"10% over 40 requests", repeat(Counts{Requests: 10, Failures: 1}, 4), true},
+		{"10% but fewer than minRequests", repeat(Counts{Requests: 9, Failures: 1}, 2), false},
+		{"exactly 5% is not above it", repeat(Counts{Requests: 20, Failures: 1}, 3), false},
+		{"healthy", repeat(Counts{Requests: 50}, 10), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := NewPool(1)
+			var c Change
+			for k, b := range tc.batches {
+				if c = p.AddCounts(0, b, s, int64(1000*(k+1))); c.Demoted {
+					break
+				}
+			}
+			require.Equal(t, tc.demoted, c.Demoted)
+			if tc.demoted {
+				require.Equal(t, Unhealthy, p.Tokens[0].Status)
+				require.Equal(t, ReasonUpstream, p.Tokens[0].Reason)
+				require.Contains(t, p.Tokens[0].Why, "failure rate")
+				require.Zero(t, p.Tokens[0].Window.Req, "a new count starts")
+			}
+		})
+	}
+	// Failures two windows old no longer count.
+	p := NewPool(1)
+	p.AddCounts(0, Counts{Requests: 10, Failures: 1}, s, 1000)
+	p.AddCounts(0, Counts{Requests: 10}, s, 200_000)
+	require.Equal(t, RateWindow{Start: 200_000, Req: 10}, p.Tokens[0].Window)
+	// One window old: kept as the previous window.
+	p.AddCounts(0, Counts{Requests: 5, Failures: 1}, s, 261_000)
+	require.Equal(t, uint32(10), p.Tokens[0].Window.PrevReq)
+	require.Equal(t, uint32(1), p.Tokens[0].Window.Fail)
+}
+
+func repeat(c Counts, n int) []Counts {
+	out := make([]Counts, n)
+	for i := range out {
+		out[i] = c
+	}
+	return out
+}
+
+// TestJudgeSlow_MarksTheKeyFarSlowerThanItsSiblings and Candidates skip it
+// while another may serve.
+func TestJudgeSlow_MarksTheKeyFarSlowerThanItsSiblings(t *testing.T) {
+	s := Settings{SlowFactor: 3, RateMinRequests: 10, RateWindowMs: 60_000}
+	p := NewPool(3)
+	for i, ms := range []uint64{100, 120, 900} {
+		p.AddCounts(i, Counts{Requests: 10, LatencySumMs: 10 * ms, LatencyN: 10}, s, 1000)
+	}
+	require.True(t, p.JudgeSlow(s))
+	require.Equal(t, []bool{false, false, true}, []bool{p.Tokens[0].Window.Slow, p.Tokens[1].Window.Slow, p.Tokens[2].Window.Slow})
+	require.Equal(t, []int{0, 1}, p.Candidates(2000, nil, nil))
+	require.Equal(t, []int{2}, p.Candidates(2000, func(i int) bool { return i == 2 }, nil), "the slow key serves when none other may")
+	require.False(t, p.JudgeSlow(s), "no change")
+	q, err := Decode(p.Encode(), 3)
+	require.NoError(t, err)
+	require.Equal(t, p, q, "the window survives encoding")
+	// Too few samples: never slow.
+	p = NewPool(2)
+	p.AddCounts(0, Counts{Requests: 5, LatencySumMs: 5000, LatencyN: 5}, s, 1000)
+	p.AddCounts(1, Counts{Requests: 20, LatencySumMs: 2000, LatencyN: 20}, s, 1000)
+	require.False(t, p.JudgeSlow(s))
+}

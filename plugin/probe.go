@@ -23,6 +23,7 @@ func (r *Root) OnTick() {
 	}
 	now := r.host.ProcessMs()
 	for _, p := range r.pools {
+		r.flushCounts(p, now)
 		if p.failover() != nil && r.owns(p) {
 			r.tickPool(p, now)
 		}
@@ -30,6 +31,7 @@ func (r *Root) OnTick() {
 	if r.fleet != nil {
 		r.fleetTick(now)
 	}
+	r.refreshRegistration()
 }
 
 func (r *Root) tickPool(p *pool, now int64) {

@@ -103,7 +103,7 @@ func TestProbes_OneHolderTakeoverAndConsecutiveSuccesses(t *testing.T) {
 	require.Contains(t, h.LogText(), fmt.Sprintf("token #1(%s) restored: probe succeeded (status 200)", fp(threeTokens[1])))
 }
 
-func TestReload_SamePoolKeepsStateChangedTokensStartFresh(t *testing.T) {
+func TestReload_SamePoolKeepsStateChangedListKeepsEachKeysState(t *testing.T) {
 	p := newProvider(threeTokens...)
 	p.always(0, wasmhost.Status(401))
 	config := cfg("")
@@ -129,7 +129,8 @@ func TestReload_SamePoolKeepsStateChangedTokensStartFresh(t *testing.T) {
 	require.True(t, ok)
 	require.Len(t, h.SharedKeys(), len(keys)+1, "a changed token list is a new pool")
 	fresh := stateOf(t, h, newStateKey(t, h, keys), 3)
-	require.Equal(t, failover.NewPool(3), fresh, "starts fresh")
+	require.Equal(t, failover.Unhealthy, fresh.Tokens[0].Status, "a key in both lists keeps its demotion (issue 25)")
+	require.Equal(t, failover.Available, fresh.Tokens[2].Status, "the new key starts available")
 }
 
 func newStateKey(t testing.TB, h *wasmhost.Host, old []string) string {

@@ -167,10 +167,10 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 		return abi.ActionPause
 	}
 	b.pool.metrics.request(tok)
+	if tel := r.cfg.Telemetry; (tel != nil && tel.Latency) || cfg.Failover.Settings.SlowFactor > 0 {
+		s.startMs = host.ProcessMs()
+	}
 	if tel := r.cfg.Telemetry; tel != nil {
-		if tel.Latency {
-			s.startMs = host.ProcessMs()
-		}
 		if tel.AccessLog {
 			s.logField("tf_pool", b.pool.name)
 			s.logField("tf_token", b.pool.tokens[tok].String())

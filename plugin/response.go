@@ -42,7 +42,13 @@ func (s *stream) OnResponseHeaders(_ int, endOfStream bool) abi.Action {
 	code, _ := strconv.Atoi(status)
 	s.resp = response{status: code, started: true}
 	if s.startMs > 0 {
-		s.block.pool.metrics.observe(s.token, host.ProcessMs()-s.startMs)
+		ms := host.ProcessMs() - s.startMs
+		p := s.block.pool
+		p.metrics.observe(s.token, ms)
+		if p.rateOn() && code >= 200 && code < 300 && ms >= 0 {
+			p.counts[s.token].LatencySumMs += uint64(ms)
+			p.counts[s.token].LatencyN++
+		}
 	}
 	if code >= 200 && code < 300 {
 		s.retry = nil // no retry will happen: drop what it kept
@@ -215,6 +221,12 @@ func (s *stream) record(i int, o failover.Outcome) {
 	p := b.pool
 	if tel := r.cfg.Telemetry; tel != nil && tel.AccessLog {
 		s.logOutcome(i, o)
+	}
+	if p.rateOn() && (o.Class == failover.ClassSuccess || o.Class == failover.ClassUpstream) {
+		p.counts[i].Requests++
+		if o.Class == failover.ClassUpstream {
+			p.counts[i].Failures++
+		}
 	}
 	if o.Class.Failing() {
 		p.failedAt[i] = r.host.ProcessMs()

@@ -40,6 +40,9 @@ type Root struct {
 	// fleet shares token health with the other replicas (fleet.go); nil
 	// without a fleet configuration.
 	fleet *fleetLink
+	// registeredAt is when this root last listed its pools in the
+	// process's registry (wall ms; status.go).
+	registeredAt int64
 }
 
 // rule sends the requests it matches (see config.Rule.Matches) to its

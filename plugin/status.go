@@ -48,31 +48,69 @@ type registered struct {
 	Name     string   `json:"name"`
 	Failover bool     `json:"failover"`
 	Tokens   []string `json:"tokens"` // fingerprints, by index
-	// At is when a root last registered the pool (wall ms).
+	// IDs are the tokens' provider.Token.ID, by index: how a new pool finds
+	// the state its keys had in another (ensureState).
+	IDs []string `json:"ids"`
+	// At is when a root last registered the pool (wall ms); the root that
+	// works on a pool registers it again every registryRefreshMs.
 	At int64 `json:"at"`
 }
 
-// register lists this root's pools in the registry.
+// A pool no root registered for registryTTLMs is gone from the process
+// (its configuration was replaced): it leaves the registry and its state
+// and lease values are emptied, so what old configurations leave behind
+// in shared data is bounded.
+const (
+	registryRefreshMs = 60_000
+	registryTTLMs     = 3_600_000
+)
+
+// register lists this root's pools in the registry, drops the pools no
+// root registered for registryTTLMs (and beyond maxRegistered, the
+// oldest), and empties the shared state of those dropped.
 func (r *Root) register() {
 	now := r.host.WallMs()
+	r.registeredAt = now
+	var dropped []registered
 	err := failover.Update(r.store, registryKey, func(old []byte, _ bool) ([]byte, bool) {
 		list := decodeRegistry(old)
 		for _, p := range r.pools {
 			e := registered{ID: p.id, Name: p.name, Failover: p.failover() != nil, At: now}
 			for _, t := range p.tokens {
-				e.Tokens = append(e.Tokens, t.Fingerprint)
+				e.Tokens, e.IDs = append(e.Tokens, t.Fingerprint), append(e.IDs, t.ID)
 			}
 			list = append(removeRegistered(list, p.id), e)
 		}
 		sort.SliceStable(list, func(i, j int) bool { return list[i].At > list[j].At })
-		if len(list) > maxRegistered {
-			list = list[:maxRegistered]
+		dropped = nil
+		for len(list) > 0 && (len(list) > maxRegistered || list[len(list)-1].At < now-registryTTLMs) {
+			dropped, list = append(dropped, list[len(list)-1]), list[:len(list)-1]
 		}
 		b, _ := json.Marshal(list)
 		return b, true
 	})
 	if err != nil {
 		r.logf(abi.LogWarn, "cannot list this configuration's pools for the status page: %v", err)
+		return
+	}
+	for _, e := range dropped {
+		_ = r.store.Set(stateKey(e.ID), nil, 0)
+		_ = r.store.Set(leaseKey(e.ID), nil, 0)
+		r.logf(abi.LogInfo, "pool %s: no configuration has used it for an hour; its shared state is cleared", e.Name)
+	}
+}
+
+// refreshRegistration registers this root's pools again when it works on
+// any of them and registryRefreshMs passed (on a tick).
+func (r *Root) refreshRegistration() {
+	if r.host.WallMs()-r.registeredAt < registryRefreshMs {
+		return
+	}
+	for _, p := range r.pools {
+		if r.owns(p) {
+			r.register()
+			return
+		}
 	}
 }
 

@@ -10,10 +10,16 @@ import (
 // sharedData adapts Envoy's shared data to failover.Store.
 type sharedData struct{ host abi.Host }
 
+// Get reads key; an empty value (a key the plugin cleared: shared data
+// cannot be deleted) reads as missing, with its cas, so a write over it
+// still loses to a concurrent one.
 func (s sharedData) Get(key string) ([]byte, uint32, error) {
 	v, cas, err := s.host.GetSharedData(key)
 	if errors.Is(err, abi.ErrNotFound) {
 		return nil, 0, failover.ErrNotFound
+	}
+	if err == nil && len(v) == 0 {
+		return nil, cas, failover.ErrNotFound
 	}
 	return v, cas, err
 }
