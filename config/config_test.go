@@ -80,7 +80,7 @@ func TestParse_RefusesBadConfigNamingTheField(t *testing.T) {
 		{"bad allTokensDown", `provider: {type: openai, apiTokens: [a], failover: {allTokensDown: drop}}`, `provider.failover.allTokensDown: must be one of fallback, reject, got "drop"`},
 		{"azure without url", `provider: {type: azure, apiTokens: [a]}`, "provider.azureServiceUrl: is required for type azure"},
 		{"azure without api-version", `provider: {type: azure, apiTokens: [a], azureServiceUrl: "https://x.openai.azure.com/openai/deployments/d/chat/completions"}`, "provider.azureServiceUrl: has no api-version query parameter (only /openai/v1 URLs may omit it)"},
-		{"azure domain only, mapping not constant", `provider: {type: azure, apiTokens: [a], azureServiceUrl: "https://x.openai.azure.com?api-version=1", modelMapping: {gpt-4: d1, "*": d2}}`, "provider.azureServiceUrl: names no deployment: Higress puts the request's mapped model in the path"},
+		{"azure domain only, mapping not constant", `provider: {type: azure, apiTokens: [a], azureServiceUrl: "https://x.openai.azure.com?api-version=1", modelMapping: {gpt-4: d1, "*": d2}}`, "provider.azureServiceUrl: names no deployment: with protocol openai (the default) Higress puts the request's mapped model in the path"},
 		{"protocol unknown", `provider: {type: openai, apiTokens: [a], protocol: openai/v1}`, `provider.protocol: must be one of openai, original, got "openai/v1"`},
 		{"sticky without header", `provider: {type: openai, apiTokens: [a], tokenSelection: sticky}`, "provider.stickyHeader: is required when tokenSelection is sticky"},
 		{"empty rules and no provider", `_rules_: []`, "_rules_: must hold at least one rule when there is no provider"},

@@ -51,6 +51,11 @@ var typeFields = map[string][]string{
 	"klingAccessKey":          {"kling"},
 	"klingSecretKey":          {"kling"},
 	"klingTokenRefreshAhead":  {"kling"},
+	"difyApiUrl":              {"dify"},
+	"botType":                 {"dify"},
+	"targetLang":              {"deepl"},
+	"inputVariable":           {"dify"},
+	"outputVariable":          {"dify"},
 }
 
 // ignoredFields are Higress provider fields this plugin accepts and does
@@ -83,8 +88,7 @@ var ignoredFields = map[string]string{
 }
 
 // otherTypeFields belong to Higress types this plugin does not support.
-var otherTypeFields = []string{"targetLang", "difyApiUrl", "botType",
-	"inputVariable", "outputVariable", "tritonModelVersion", "tritonDomain"}
+var otherTypeFields = []string{"tritonModelVersion", "tritonDomain"}
 
 // hints suggest a field for an unknown key that is not a near spelling.
 var hints = map[string]string{"domain": "providerDomain"}
@@ -169,6 +173,8 @@ func (r *reader) options(v gjson.Result, path, typ string) provider.Options {
 		MinimaxGroupID:         str("minimaxGroupId"),
 		AWSRegion:              str("awsRegion"),
 		VertexOpenAICompatible: flag("vertexOpenAICompatible", false),
+		DifyAPIURL:             str("difyApiUrl"),
+		DifyBotType:            str("botType"),
 		HunyuanSigned:          str("hunyuanAuthId") != "" || str("hunyuanAuthKey") != "",
 		VLLMCustomURL:          str("vllmCustomUrl"),
 	}
@@ -206,6 +212,18 @@ func (r *reader) options(v gjson.Result, path, typ string) provider.Options {
 			"the Claude CLI's own headers; use API keys with x-api-key (the default)")
 	}
 	o.Original = r.oneOf(v, path, "protocol", "openai", "openai", "original") == "original"
+	if o.QwenNative && o.Original {
+		r.warn(join(path, "qwenEnableCompatible"), "false has no effect with protocol original: the path and body pass as "+
+			"the client sent them (as in Higress)")
+	}
+	if o.Original {
+		// Only Higress's conversions read these (dify workflows, deepl).
+		for _, k := range []string{"inputVariable", "outputVariable", "targetLang"} {
+			if applies(k, typ) && !r.absent(v, path, k) {
+				r.warn(join(path, k), "has no effect with protocol original: only Higress's conversion reads it")
+			}
+		}
+	}
 	r.basePath(v, path, &o)
 	o.Capabilities = r.capabilities(v, path)
 	return o

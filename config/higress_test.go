@@ -92,6 +92,39 @@ var higressFiles = []struct {
 	}, warnings: []string{"provider.apiTokens: none: the client's own auth header goes upstream, and this block does no failover (as in Higress)"}},
 	{file: "29-test-ai360-basic.yaml", check: global("ai360", 1)},
 	{file: "30-test-galadriel-basic.yaml", check: global("galadriel", 1)},
+	// Refused: DashScope's native protocol is a conversion under protocol openai.
+	{file: "31-test-qwen-native.yaml",
+		err: "provider.qwenEnableCompatible: false (DashScope's native protocol) is not supported with protocol openai (the default): Higress converts OpenAI chat completions and embeddings to DashScope's native text-generation and text-embedding APIs, this plugin converts no protocol, and in that mode Higress serves no Responses, Files or Batches API; leave it true (the default) for DashScope's OpenAI-compatible endpoint, which serves those and /v1/reranks, or set protocol: original to send DashScope's native API as the client wrote it, as Higress does then"},
+	// Refused: a conversion under protocol openai (with protocol original, see
+	// TestParse_ConversionTypesUnderOriginal).
+	{file: "32-e2e-dify-completion.yaml",
+		err: "provider.protocol: openai (the default) is not supported for type dify: Higress converts OpenAI chat completions to Dify's chat-messages, completion-messages or workflows API, this plugin converts no protocol; set protocol: original to send dify's own API with the tokens, as Higress does then"},
+}
+
+// TestParse_ConversionTypesUnderOriginal: files 31 and 32 with protocol
+// original, where Higress converts nothing, are accepted, each with the
+// one warning about what only the conversion reads.
+func TestParse_ConversionTypesUnderOriginal(t *testing.T) {
+	for file, want := range map[string][]string{
+		"31-test-qwen-native.yaml": {"provider.qwenEnableCompatible: false has no effect with protocol original: the path and body pass as the client sent them (as in Higress)",
+			"provider.modelMapping: ignored with protocol: original (the body passes untouched, as in Higress)"},
+		"32-e2e-dify-completion.yaml": {"provider.modelMapping: ignored with protocol: original (the body passes untouched, as in Higress)"},
+	} {
+		raw, err := os.ReadFile("../testdata/higress/" + file)
+		require.NoError(t, err)
+		cfg, err := Parse(withOriginal(raw))
+		require.NoError(t, err, file)
+		require.Equal(t, want, cfg.Warnings, file)
+	}
+}
+
+// withOriginal adds protocol: original to a fixture's provider.
+func withOriginal(raw []byte) []byte {
+	s := string(raw)
+	if i := strings.Index(s, `{"provider":{`); i >= 0 {
+		return []byte(s[:i] + `{"provider":{"protocol":"original",` + s[i+len(`{"provider":{`):])
+	}
+	return []byte(strings.Replace(s, "provider:\n", "provider:\n  protocol: original\n", 1))
 }
 
 func global(typ string, tokens int) func(*testing.T, *Config) {

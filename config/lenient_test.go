@@ -176,7 +176,7 @@ func TestParse_ProviderFieldsByType(t *testing.T) {
 		`provider: {type: deepseek, apiTokens: [k], basePath: proxy}`:                           `provider.basePath: must start with '/', got "proxy"`,
 		`provider: {type: deepseek, apiTokens: [k], providerDomain: "a.com/x"}`:                 `provider.providerDomain: must be a host or host:port, got "a.com/x"`,
 		`provider: {type: claude, apiTokens: [k], claudeCodeMode: true}`:                        "provider.claudeCodeMode: true is not supported: it sends a Claude Code OAuth token as Bearer with the Claude CLI's own headers; use API keys with x-api-key (the default)",
-		`provider: {type: triton, apiTokens: [k]}`:                                              "provider.type: triton is a Higress type this plugin does not support: it converts requests to Triton's /v2/models/<model>/generate",
+		`provider: {type: triton, apiTokens: [k]}`:                                              "provider.protocol: openai (the default) is not supported for type triton: Higress converts OpenAI chat completions to Triton's /v2/models/<model>/generate, this plugin converts no protocol",
 		`provider: {type: deepseek, apiTokens: [k], capabilities: {"openai/v1/embeddings": e}}`: `provider.capabilities.openai/v1/embeddings: must be a path starting with '/', got "e"`,
 	} {
 		_, err := Parse([]byte(config))

@@ -15,6 +15,8 @@ import (
 // ai-proxy/provider/*.go): true where it starts.
 var higressNoTokens = map[string]bool{
 	"openai": true, "generic": true, "vllm": true, "hunyuan": true, "spark": true, "ollama": true,
+	// deepl also needs targetLang there, which only its conversion reads.
+	"deepl": true,
 }
 
 // TestParse_NoTokensAsHigress: every type this plugin serves takes a
@@ -32,6 +34,9 @@ func TestParse_NoTokensAsHigress(t *testing.T) {
 				"bedrock":    `, awsRegion: us-east-1, protocol: original`,
 				"vertex":     `, protocol: original`,
 				"kling":      `, protocol: original`,
+				"cohere":     `, protocol: original`,
+				"deepl":      `, protocol: original`,
+				"dify":       `, protocol: original`,
 			}[typ]
 			cfg, err := Parse([]byte(fmt.Sprintf(`provider: {type: %s, failover: {enabled: true}, retryOnFailure: {enabled: true}%s}`, typ, extra)))
 			if !higressNoTokens[typ] {

@@ -131,6 +131,9 @@ var higressCases = []higressCase{
 		authHeader: "authorization", authValues: []string{"Bearer client-own"}, extra: map[string]string{"x-api-key": "client-x"}},
 	{name: "ai360 chat", file: "29-test-ai360-basic.yaml", model: "gpt-3", authority: "api.360.cn", upPath: "/v1/chat/completions",
 		authHeader: "authorization", authValues: []string{"sk-ai360-test123456789"}, upModel: "360GPT_S2_V9"},
+	{name: "dify, protocol original", file: "32-e2e-dify-completion.yaml", edit: appendLine("  protocol: original"), model: "gpt-3",
+		authority: "api.dify.ai", upPath: "/v1/completion-messages", authHeader: "authorization", authValues: []string{"Bearer fake_token"},
+		why: "as written the file is refused (protocol openai converts the body); with protocol original Higress sets host, path and token and keeps the body, as here"},
 	{name: "galadriel chat", file: "30-test-galadriel-basic.yaml", model: "gpt-3.5-turbo", authority: "api.galadriel.com", upPath: "/v1/chat/completions",
 		authHeader: "authorization", authValues: []string{"Bearer gal-test123456789"}, upModel: "llama3.1"},
 }
@@ -223,17 +226,28 @@ func TestHigressConfigs_Wasm(t *testing.T) {
 	}
 }
 
-// TestHigressConfigs_RefusedAtStart: file 06 as written is refused with
-// its reason in the log (Higress would start and send accounts//ai).
+// TestHigressConfigs_RefusedAtStart: the Higress configurations refused
+// here are refused by the built .wasm, each with its reason in the log:
+// file 06 because Higress would start and send accounts//ai, the others
+// for the protocol conversion Higress does, named for the mode (issue 24
+// item 6).
 func TestHigressConfigs_RefusedAtStart(t *testing.T) {
-	config, err := os.ReadFile("../testdata/higress/06-e2e-cloudflare-no-account-id.yaml")
-	require.NoError(t, err)
-	host := &abitest.FakeHost{Config: config}
-	d := abi.NewDispatcher(host, plugin.NewVM(host))
-	d.OnContextCreate(1, 0)
-	require.True(t, d.OnVMStart(1, 0))
-	require.False(t, d.OnConfigure(1, len(config)))
-	require.Contains(t, strings.Join(host.Logs, "\n"), "invalid configuration: provider.cloudflareAccountId: is required for type cloudflare")
+	for file, reason := range map[string]string{
+		"06-e2e-cloudflare-no-account-id.yaml":     "provider.cloudflareAccountId: is required for type cloudflare",
+		"22-test-bedrock-apitoken-openai.yaml":     "provider.protocol: openai (the default) is not supported for type bedrock: Higress converts OpenAI chat completions to the Bedrock Converse API",
+		"25-test-vertex-express-openai.yaml":       "provider.protocol: openai (the default) is not supported for type vertex with apiTokens (express mode)",
+		"27-test-minimax-pro-openai-basepath.yaml": "provider.minimaxApiType: pro is not supported with protocol openai (the default): Higress converts OpenAI chat completions to MiniMax's ChatCompletion Pro protocol",
+		"31-test-qwen-native.yaml":                 "provider.qwenEnableCompatible: false (DashScope's native protocol) is not supported with protocol openai (the default)",
+		"32-e2e-dify-completion.yaml":              "provider.protocol: openai (the default) is not supported for type dify: Higress converts OpenAI chat completions to Dify's",
+	} {
+		t.Run(file, func(t *testing.T) {
+			h, err := wasmhost.New(wasmhost.Options{Config: higressCase{file: file}.config(t), Workers: 1, SkipCanary: true})
+			require.NoError(t, err)
+			defer h.Close()
+			require.False(t, h.Workers()[0].ConfigAccepted(), "refused at start")
+			require.Contains(t, h.LogText(), "[worker-0 error] invalid configuration: "+reason)
+		})
+	}
 }
 
 func orDefault(s, def string) string {

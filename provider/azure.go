@@ -70,10 +70,10 @@ func newAzure(o Options) (Provider, error) {
 		a.form = azureDomain
 		a.deployment = o.AzureDeployment
 		if a.deployment == "" && !o.Original {
-			return nil, fieldErr("azureServiceUrl", "names no deployment: Higress puts the request's mapped model in the path, "+
+			return nil, fieldErr("azureServiceUrl", "names no deployment: with protocol openai (the default) Higress puts the request's mapped model in the path, "+
 				"which this plugin cannot (it rewrites the path before the body arrives); name the deployment "+
-				"(https://<resource>/openai/deployments/<name>?api-version=...) or map every model to one deployment "+
-				`with modelMapping {"*": <name>}`)
+				"(https://<resource>/openai/deployments/<name>?api-version=...), map every model to one deployment "+
+				`with modelMapping {"*": <name>}, or set protocol: original (the path is then the client's)`)
 		}
 	}
 	return a, nil

@@ -16,6 +16,8 @@ const (
 	authRaw
 	// authNone sets no header (ollama).
 	authNone
+	// authDeepL is "Authorization: DeepL-Auth-Key <token>".
+	authDeepL
 )
 
 // compatSpec is what Higress knows of an OpenAI-compatible provider type:
@@ -39,6 +41,10 @@ type compatSpec struct {
 	native bool
 	// models is the free model list for probes ("" : base + "/models").
 	models string
+	// converts is what Higress converts under protocol openai ("OpenAI
+	// chat completions to Cohere's /v1/chat"): such a type is served under
+	// protocol original only.
+	converts string
 }
 
 // compat is an OpenAI-compatible provider: one header carries the token,
@@ -166,6 +172,8 @@ func (c *compat) Auth(_ Head, secret string) []HeaderPair {
 		return []HeaderPair{{"authorization", secret}}
 	case authNone:
 		return nil
+	case authDeepL:
+		return []HeaderPair{{"authorization", "DeepL-Auth-Key " + secret}}
 	}
 	return bearer(secret)
 }

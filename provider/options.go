@@ -2,6 +2,7 @@ package provider
 
 import (
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -76,6 +77,11 @@ type Options struct {
 	AWSRegion string
 	// VertexOpenAICompatible is vertex's vertexOpenAICompatible.
 	VertexOpenAICompatible bool
+	// DifyAPIURL and DifyBotType are dify's difyApiUrl (its host replaces
+	// api.dify.ai) and botType (Chat, Agent, Completion or Workflow: the
+	// path of every request).
+	DifyAPIURL  string
+	DifyBotType string
 	// SignedBy names the field of a credential that is not a bearer token,
 	// set when the block has no apiTokens and signs with it instead
 	// (bedrock "awsAccessKey", vertex "vertexAuthKey", kling
@@ -85,6 +91,11 @@ type Options struct {
 
 // configure applies the type's own settings; an error names the field.
 func (c *compat) configure(o Options) error {
+	if c.spec.converts != "" && !o.Original {
+		return fieldErr("protocol", "openai (the default) is not supported for type %s: Higress converts %s, this plugin "+
+			"converts no protocol; set protocol: original to send %s's own API with the tokens, as Higress does then",
+			c.name, c.spec.converts, c.name)
+	}
 	switch c.name {
 	case "openai":
 		if o.OpenAICustomURL != "" {
@@ -104,10 +115,13 @@ func (c *compat) configure(o Options) error {
 			c.host = h
 		}
 	case "qwen":
-		if o.QwenNative {
-			return fieldErr("qwenEnableCompatible", "false (DashScope's native protocol) is not supported: "+
-				"Higress converts OpenAI requests to it, this plugin converts no protocol; leave it true (the default) "+
-				"for DashScope's OpenAI-compatible endpoint")
+		if o.QwenNative && !o.Original {
+			return fieldErr("qwenEnableCompatible", "false (DashScope's native protocol) is not supported with protocol openai "+
+				"(the default): Higress converts OpenAI chat completions and embeddings to DashScope's native text-generation "+
+				"and text-embedding APIs, this plugin converts no protocol, and in that mode Higress serves no Responses, "+
+				"Files or Batches API; leave it true (the default) for DashScope's OpenAI-compatible endpoint, which serves "+
+				"those and /v1/reranks, or set protocol: original to send DashScope's native API as the client wrote it, as "+
+				"Higress does then")
 		}
 		c.host = orDefault(o.QwenDomain, c.host)
 		c.keepOriginal = true
@@ -118,6 +132,12 @@ func (c *compat) configure(o Options) error {
 		}
 	case "doubao":
 		c.host = orDefault(o.DoubaoDomain, c.host)
+	case "dify":
+		c.host = orDefault(difyHost(o.DifyAPIURL), c.host)
+		// As Higress: the bot type decides the path of every request; an
+		// unknown or absent one keeps the client's.
+		c.fixed = map[string]string{"Chat": "/v1/chat-messages", "Agent": "/v1/chat-messages",
+			"Completion": "/v1/completion-messages", "Workflow": "/v1/workflows/run"}[o.DifyBotType]
 	case "cloudflare":
 		id := o.CloudflareAccountID
 		if id == "" {
@@ -266,4 +286,14 @@ func (c *compat) customURL(field, raw string, endpoint func(string) bool) error 
 
 func joinPath(base, rel string) string {
 	return strings.TrimSuffix(base, "/") + rel
+}
+
+// difyHost is the host of a difyApiUrl, as Higress reads it: a URL's
+// host, else the text less a scheme, up to its first '/'.
+func difyHost(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Host != "" {
+		return u.Host
+	}
+	h, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(raw, "http://"), "https://"), "/")
+	return h
 }

@@ -117,10 +117,15 @@ func newType(typ string, o Options) (Provider, error) {
 		return newKling(o)
 	}
 	spec, ok := compatTypes[typ]
-	if !ok {
-		if why, ok := Unsupported(typ); ok {
-			return nil, fieldErr("type", "%s is a Higress type this plugin does not support: %s", typ, why)
-		}
+	switch {
+	case !ok && typ == "triton" && o.Original:
+		return nil, fieldErr("protocol", "original is not supported for type triton: Higress then sets neither the host nor a "+
+			"token (only its conversion does), so the request goes where the client sent it, without a key; to send "+
+			"tokens to a Triton server use type generic with genericHost")
+	case !ok && typ == "triton":
+		return nil, fieldErr("protocol", "openai (the default) is not supported for type triton: Higress converts OpenAI chat "+
+			"completions to Triton's /v2/models/<model>/generate, this plugin converts no protocol")
+	case !ok:
 		return nil, errUnknownType
 	}
 	c := newCompat(typ, spec, o)

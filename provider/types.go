@@ -40,13 +40,22 @@ var compatTypes = map[string]*compatSpec{
 		apis: apis(apiChat, apiCompletion, apiModels, apiEmbeddings, apiRerank, apiMessages, apiCountTokens,
 			apiResponses, apiAudioTranscription, apiAudioTranslation)},
 	"coze": {host: "api.coze.cn", base: "/v1", keepPath: true},
+	// Served under protocol original only: with protocol openai Higress
+	// converts what converts names (see compat.configure).
+	"cohere": {host: "api.cohere.com", base: "/v1", apis: apis(apiChat), native: true,
+		paths: map[api]string{apiChat: "/v1/chat"}, converts: "OpenAI chat completions to Cohere's /v1/chat"},
+	"deepl": {host: "api-free.deepl.com", apis: apis(apiChat), native: true, auth: authDeepL, models: "/v2/usage",
+		paths: map[api]string{apiChat: "/v2/translate"}, converts: "OpenAI chat completions to DeepL's /v2/translate"},
+	// dify's path is its botType's (see compat.configure), else kept.
+	"dify": {host: "api.dify.ai", keepPath: true, models: "/v1/info",
+		converts: "OpenAI chat completions to Dify's chat-messages, completion-messages or workflows API"},
 }
 
 // TypeInfo is what the configuration must know of a provider type.
 type TypeInfo struct {
 	// TokensOptional: Higress accepts the type with no apiTokens, and the
 	// client's own auth header then passes (openai, generic, ollama, vllm,
-	// hunyuan, spark).
+	// hunyuan, spark, deepl).
 	TokensOptional bool
 	// TokensIgnored: the type sets no auth header at all (ollama); tokens
 	// would never be sent.
@@ -64,7 +73,7 @@ func Info(typ string) (TypeInfo, bool) {
 	}
 	i := TypeInfo{MapsModel: true}
 	switch typ {
-	case "openai", "generic", "vllm", "hunyuan", "spark":
+	case "openai", "generic", "vllm", "hunyuan", "spark", "deepl":
 		i.TokensOptional = true
 	case "ollama":
 		i.TokensOptional, i.TokensIgnored = true, true
@@ -83,21 +92,4 @@ func known(typ string) bool {
 		return true
 	}
 	return ok
-}
-
-// unsupportedTypes are Higress types this plugin refuses, and why: each
-// needs a protocol conversion, where this plugin only swaps a token and
-// rewrites host, path and model.
-var unsupportedTypes = map[string]string{
-	"deepl":  "it converts chat requests to DeepL's /v2/translate",
-	"cohere": "it converts chat requests to Cohere's /v1/chat",
-	"dify":   "it converts requests to Dify's chat-messages, completion-messages or workflows API",
-	"triton": "it converts requests to Triton's /v2/models/<model>/generate",
-}
-
-// Unsupported returns why a Higress provider type is not supported here;
-// ok is false for a type Higress does not know either.
-func Unsupported(typ string) (why string, ok bool) {
-	why, ok = unsupportedTypes[typ]
-	return why, ok
 }
