@@ -56,6 +56,7 @@ type Record struct {
 type Server struct {
 	mu         sync.Mutex
 	behave     map[string]Behaviour
+	seen       map[string]int // requests per token, for FailEvery
 	records    []Record
 	listener   net.Listener
 	srv        *http.Server
@@ -65,7 +66,7 @@ type Server struct {
 
 // New returns a server with every token healthy.
 func New() *Server {
-	s := &Server{behave: map[string]Behaviour{}}
+	s := &Server{behave: map[string]Behaviour{}, seen: map[string]int{}}
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	// HTTP/1.1 and cleartext HTTP/2 (h2c), so a cluster may use either
 	// (trailers need HTTP/2 or chunked HTTP/1.1).
@@ -150,6 +151,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, names []string) {
 	token := tokenOf(r)
 	s.mu.Lock()
 	b := s.behave[token]
+	s.seen[token]++
+	if b.FailEvery > 0 && s.seen[token]%b.FailEvery == 0 {
+		b = Behaviour{Status: http.StatusInternalServerError}
+	}
 	s.mu.Unlock()
 	var body []byte
 	early := b.Early || strings.Contains(r.Header.Get(ShapeHeader), `"Early":true`)

@@ -57,3 +57,21 @@ func TestServer_ScriptsTokensAndRecords(t *testing.T) {
 		require.Equal(t, addr, r.Host)
 	}
 }
+
+func TestServer_FailEvery(t *testing.T) {
+	s := New()
+	addr, err := s.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	defer s.Close()
+	s.Set("flaky", Behaviour{FailEvery: 3})
+	var got []int
+	for i := 0; i < 7; i++ {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/v1/chat/completions", strings.NewReader(`{"model":"m"}`))
+		req.Header.Set("Authorization", "Bearer flaky")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		got = append(got, resp.StatusCode)
+	}
+	require.Equal(t, []int{200, 200, 500, 200, 200, 500, 200}, got)
+}

@@ -35,6 +35,10 @@ type Behaviour struct {
 	// ResetAfter > 0 sends the headers and that many body bytes, then
 	// resets the stream.
 	ResetAfter int
+	// FailEvery > 0 makes every FailEvery-th request with this token
+	// (probes included) a 500, the others as above: a key that fails often
+	// but never twice in a row (the HTTP server only; Plan ignores it).
+	FailEvery int
 }
 
 // Healthy is the default behaviour.
