@@ -45,6 +45,9 @@ type stream struct {
 	tried       []int
 	routerRetry bool
 	probe       bool
+	// key keeps the request on one token (see affinity); a retry uses it
+	// too, so it goes to the key's next token.
+	key string
 	// routeAt is the route the client's request matched, and guarded
 	// whether the route guard watches this stream (downstream mode;
 	// route.go).
@@ -299,15 +302,7 @@ func (s *stream) pick(headers []abi.HeaderPair) (int, bool) {
 	if b.cfg.Failover.Enabled {
 		state = p.read(r)
 	}
-	var sticky string
-	if b.cfg.Selection == "sticky" {
-		for _, h := range headers {
-			if h[0] == b.cfg.StickyHeader {
-				sticky = h[1]
-				break
-			}
-		}
-	}
+	s.key = s.affinity(headers)
 	var now int64
 	if !state.AllAvailable() {
 		now = r.host.ProcessMs() // only a token that is down needs the clock
@@ -315,12 +310,12 @@ func (s *stream) pick(headers []abi.HeaderPair) (int, bool) {
 	var buf [16]int
 	may := s.mayServe(now)
 	if cands := state.Candidates(now, may, buf[:0]); len(cands) > 0 {
-		return cands[s.choose(cands, sticky)], true
+		return cands[s.choose(cands, s.key)], true
 	}
 	tok, backAt := state.Fallback(may)
 	if tok < 0 { // every token was tried: any may serve this last attempt
 		if cands := state.Candidates(now, nil, buf[:0]); len(cands) > 0 {
-			return cands[s.choose(cands, sticky)], true
+			return cands[s.choose(cands, s.key)], true
 		}
 		tok, backAt = state.Fallback(nil)
 	}
@@ -343,20 +338,48 @@ func (s *stream) pick(headers []abi.HeaderPair) (int, bool) {
 	return tok, true
 }
 
+// consumerHeader names the consumer Higress's authentication plugins
+// identified; Higress keeps a consumer's stateful API calls on one token
+// by it.
+const consumerHeader = "x-mse-consumer"
+
+// affinity is the key that keeps the request on one token ("" none): for
+// a stateful API (Responses, Files, Batches, fine-tuning: what one key
+// creates, another cannot see) the consumer, as Higress does, whatever the
+// selection policy; else the session under sticky selection. A consumer's
+// key is "\x00consumer\x00<name>", which no session header value can
+// equal (a header value holds no NUL).
+func (s *stream) affinity(headers []abi.HeaderPair) string {
+	cfg := s.block.cfg
+	var path, consumer, session string
+	for _, h := range headers {
+		switch {
+		case h[0] == ":path":
+			path = h[1]
+		case h[0] == consumerHeader:
+			consumer = h[1]
+		case cfg.Selection == "sticky" && h[0] == cfg.StickyHeader && session == "":
+			session = h[1]
+		}
+	}
+	if consumer != "" && provider.Stateful(path) {
+		return "\x00consumer\x00" + consumer
+	}
+	return session
+}
+
 // choose is the block's selection policy over the candidates (an index
-// into them): round-robin in this VM, sticky by the session's rendezvous
-// hash (a session keeps its token while it is usable, moves to its
-// next-highest token when demoted, returns on restore, and cannot be
-// steered: the hash is keyed with the process's secret), else random. A
-// method, not a closure, so that picking allocates nothing.
-func (s *stream) choose(cands []int, sticky string) int {
+// into them): by key's rendezvous hash when the request has one (see
+// affinity: a consumer or session keeps its token while it is usable,
+// moves to its next-highest token when demoted, returns on restore, and
+// cannot be steered: the hash is keyed with the process's secret), else
+// round-robin in this VM or random. A method, not a closure, so that
+// picking allocates nothing.
+func (s *stream) choose(cands []int, key string) int {
 	b := s.block
 	switch {
-	case b.cfg.Selection == "round-robin":
-		b.rr++
-		return int(b.rr % uint32(len(cands)))
-	case b.cfg.Selection == "sticky" && sticky != "":
-		seed := s.root.vm.stickySeed(sticky)
+	case key != "":
+		seed := s.root.vm.stickySeed(key)
 		best, bestScore := 0, uint64(0)
 		for k, i := range cands {
 			if sc := mix64(seed ^ uint64(i)*0x9e3779b97f4a7c15); k == 0 || sc > bestScore {
@@ -364,6 +387,9 @@ func (s *stream) choose(cands []int, sticky string) int {
 			}
 		}
 		return best
+	case b.cfg.Selection == "round-robin":
+		b.rr++
+		return int(b.rr % uint32(len(cands)))
 	}
 	return s.root.vm.rnd.IntN(len(cands))
 }

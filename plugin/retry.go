@@ -145,7 +145,7 @@ func (rt *retry) start() bool {
 	if len(cands) == 0 {
 		return false // nothing usable that has not failed this request
 	}
-	tok := cands[s.choose(cands, "")]
+	tok := cands[s.choose(cands, s.key)]
 	headers := make([]abi.HeaderPair, 0, len(rt.headers)+len(rt.auth))
 	for _, h := range rt.headers {
 		switch {

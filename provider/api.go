@@ -184,3 +184,22 @@ func withQuery(path, query string) string {
 	}
 	return path + query
 }
+
+// statefulAPIs are the APIs whose objects belong to the key that created
+// them (Higress's isStatefulAPI): a file uploaded with one key, a batch or
+// fine-tuning job it started, a response it stored, cannot be seen with
+// another.
+var statefulAPIs = apis(apiResponses, apiFiles, apiFile, apiFileContent, apiBatches, apiBatch, apiBatchCancel,
+	apiFineTuningJobs, apiFineTuning)
+
+// Stateful tells whether a request path (as the client sent it) calls a
+// stateful API: one of statefulAPIs, or a stored response or its input
+// items (/v1/responses/{id}..., which Higress does not recognise).
+func Stateful(path string) bool {
+	only, _ := splitQuery(path)
+	if a, _ := detectAPI(only); statefulAPIs.has(a) {
+		return true
+	}
+	i := strings.LastIndex(only, "/v1/responses/")
+	return i >= 0 && len(only) > i+len("/v1/responses/")
+}

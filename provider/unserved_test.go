@@ -77,3 +77,17 @@ func TestGemini_OpenAIPathsGoToItsOpenAIEndpoint(t *testing.T) {
 		require.Equal(t, tc.inPath, p.ModelInPath(h.Path), tc.in)
 	}
 }
+
+// TestStateful_Paths: the APIs Higress keeps on a consumer's token (issue
+// 24 item 4), and a stored response's own paths.
+func TestStateful_Paths(t *testing.T) {
+	for path, want := range map[string]bool{
+		"/v1/responses": true, "/v1/responses/resp_1": true, "/v1/responses/resp_1/input_items?limit=2": true,
+		"/v1/files": true, "/proxy/v1/files/f-1/content": true, "/v1/batches": true, "/v1/batches/b-1/cancel": true,
+		"/v1/fine_tuning/jobs": true, "/v1/fine_tuning/jobs/ft-1/events": true,
+		"/v1/chat/completions": false, "/v1/embeddings": false, "/v1/models": false, "/v1/responses/": false,
+		"/v1beta/models/gemini-pro:generateContent": false,
+	} {
+		require.Equal(t, want, Stateful(path), path)
+	}
+}
