@@ -31,6 +31,9 @@ func (r *reader) pool(v gjson.Result, path string) *ProviderBlock {
 	id := r.str(v, path, "id", "")
 	var passNote string
 	p.Tokens, p.PassClientAuth, passNote = r.tokens(v, path, typ, info, known, opts.SignedBy != "")
+	if opts.SignedBy != "" {
+		p.Tokens = r.signedTokens(v, path, typ)
+	}
 	p.Mapping = r.mapping(v, path, typ, info, known, opts.Original)
 	if typ == "azure" {
 		opts.AzureDeployment, _ = p.Mapping.Constant()

@@ -4,6 +4,9 @@ import (
 	"strings"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/token-failover/token-failover/credential"
+	"github.com/token-failover/token-failover/provider"
 )
 
 // signerFields are, per type, the fields of a credential that is not a
@@ -50,4 +53,42 @@ func (r *reader) signer(v gjson.Result, path, typ string) string {
 func hasTokens(v gjson.Result) bool {
 	t := v.Get("apiTokens")
 	return t.IsArray() && len(t.Array()) > 0 || t.Type == gjson.String
+}
+
+// signedTokens reads the block's one non-bearer credential (see signer)
+// into a pool of one member, checked as the credential package reads it:
+// a Kling or AWS pair becomes provider.PairSecret of its parts, a
+// service-account key file its JSON. Each field may be a ${env:NAME}
+// reference, as an apiTokens entry may. Messages name fields, never values.
+func (r *reader) signedTokens(v gjson.Result, path, typ string) []provider.Token {
+	fields := signerFields[typ]
+	vals := make([]string, len(fields))
+	for i, f := range fields {
+		e := v.Get(gjson.Escape(f))
+		if e.Type != gjson.String || strings.TrimSpace(e.Str) == "" {
+			return nil // signer said what is wrong
+		}
+		s, _, ok := r.resolveToken(join(path, f), e.Str)
+		if !ok {
+			return nil
+		}
+		vals[i] = strings.TrimSpace(s)
+	}
+	var err error
+	switch typ {
+	case "kling":
+		_, err = credential.NewKlingKey(vals[0], vals[1])
+	case "bedrock":
+		_, err = credential.NewAWSKey(vals[0], vals[1], "")
+	case "vertex":
+		_, err = credential.ParseServiceAccountKey([]byte(vals[0]))
+	}
+	if err != nil {
+		r.fail(join(path, fields[0]), "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+		return nil
+	}
+	if len(vals) == 2 {
+		return []provider.Token{provider.NewToken(0, provider.PairSecret(vals[0], vals[1]))}
+	}
+	return []provider.Token{provider.NewToken(0, vals[0])}
 }

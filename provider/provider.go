@@ -35,14 +35,17 @@ type Provider interface {
 }
 
 // AuthIgnoresHead tells whether p's Auth is the same for every request, so
-// a caller may build each token's headers once. Only the types known to
+// a caller may build each token's headers once (not a Kling JWT, made per
+// request). Only the types known to
 // ignore the head say so; Gemini's depends on the path (its OpenAI-format
 // paths take a bearer token), and a type added later is asked per request
 // until it is listed here.
 func AuthIgnoresHead(p Provider) bool {
-	switch p.(type) {
-	case *compat, *azure, claude, generic, bedrock, vertex, kling:
+	switch t := p.(type) {
+	case *compat, *azure, claude, generic, bedrock, vertex:
 		return true
+	case kling:
+		return !t.signed // a JWT per request
 	}
 	return false
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"strings"
 )
 
 // Token is one configured API token. Its String and LogValue show only the
@@ -43,4 +44,16 @@ func (t Token) LogValue() slog.Value { return slog.StringValue(t.String()) }
 func Fingerprint(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(sum[:4])
+}
+
+// PairSecret is the secret of a credential made of two parts (an access
+// key and its secret key): both, NUL-separated, so that the pair has one
+// fingerprint and one pool identity. Neither part holds a NUL (both come
+// from JSON strings checked for it).
+func PairSecret(id, secret string) string { return id + "\x00" + secret }
+
+// splitPair undoes PairSecret.
+func splitPair(s string) (id, secret string) {
+	id, secret, _ = strings.Cut(s, "\x00")
+	return id, secret
 }

@@ -3,8 +3,11 @@ package provider
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/token-failover/token-failover/credential"
 )
 
 // route runs a request through a provider of typ built from o.
@@ -191,7 +194,6 @@ func TestNew_RefusesWhatCannotWork(t *testing.T) {
 		{"vertex", Options{Original: true, VertexOpenAICompatible: true}, "vertexOpenAICompatible", "true cannot be combined with apiTokens (express mode); Higress refuses the configuration too"},
 		{"vertex", Options{Original: true, SignedBy: "vertexAuthKey"}, "vertexAuthKey", "service-account keys (an OAuth token exchange) are not supported yet; use Vertex express-mode API keys in apiTokens with protocol: original"},
 		{"kling", Options{}, "protocol", "openai (the default) is not supported for type kling: Higress converts OpenAI video requests (/v1/videos) to Kling's text2video and image2video API, this plugin converts no protocol; set protocol: original to send Kling's own API with the tokens, as Higress does then"},
-		{"kling", Options{Original: true, SignedBy: "klingAccessKey"}, "klingAccessKey", "klingAccessKey and klingSecretKey (a JWT signed per request) are not supported yet; put Kling API tokens in apiTokens with protocol: original"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.typ+"/"+tc.field, func(t *testing.T) {
@@ -387,4 +389,25 @@ func TestModelSpan_ByType(t *testing.T) {
 			require.Equal(t, tc.model, tc.path[s:e])
 		}
 	}
+}
+
+// TestKling_SignedJWTPerRequest: with a klingAccessKey/klingSecretKey pair
+// (issue 24 item 2) every request and probe carries a fresh HS256 JWT
+// signed with the secret key (credential.KlingKey, checked there against
+// an independent HMAC), issued by the clock at that moment; the headers
+// are never cached.
+func TestKling_SignedJWTPerRequest(t *testing.T) {
+	p, err := New("kling", Options{Original: true, SignedBy: "klingAccessKey"})
+	require.NoError(t, err)
+	require.False(t, AuthIgnoresHead(p), "a JWT per request")
+	k := p.(kling)
+	at := time.Unix(1_700_000_000, 0)
+	k.now = func() time.Time { return at }
+	secret := PairSecret("AKexample", "SKexample")
+	want, err := credential.NewKlingKey("AKexample", "SKexample")
+	require.NoError(t, err)
+	require.Equal(t, []HeaderPair{{"authorization", want.Token(at).Authorization()}}, k.Auth(Head{}, secret))
+	require.Equal(t, HeaderPair{"authorization", want.Token(at).Authorization()}, k.Probe(ProbeTarget{Authority: "h"}, secret).Headers[0])
+	at = at.Add(time.Minute)
+	require.Equal(t, want.Token(at).Authorization(), k.Auth(Head{}, secret)[0][1], "issued anew")
 }
