@@ -1,6 +1,12 @@
 package config
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -36,8 +42,7 @@ func TestParse_CredentialTypesByProtocol(t *testing.T) {
 		{name: "vertex express, openai", config: `provider: {type: vertex, apiTokens: [k]}`,
 			err: "provider.protocol: openai (the default) is not supported for type vertex with apiTokens (express mode): Higress converts OpenAI requests to Vertex's generateContent, predict or rawPredict bodies, this plugin converts no protocol; set protocol: original to send Vertex's own REST API (/v1/publishers/google/models/{model}:generateContent, ...) with the keys, as Higress does then"},
 		{name: "vertex service account", config: `provider: {type: vertex, protocol: original, vertexAuthKey: "` + secret + `", vertexRegion: us-central1, vertexProjectId: p, vertexAuthServiceName: s}`,
-			err: "provider.vertexAuthKey: service account key: not valid JSON (at byte 1)\n" +
-				"provider.vertexAuthKey: service-account keys (an OAuth token exchange) are not supported yet; use Vertex express-mode API keys in apiTokens with protocol: original"},
+			err: "provider.vertexAuthKey: service account key: not valid JSON (at byte 1)"},
 		{name: "kling tokens, original", config: `provider: {type: kling, protocol: original, apiTokens: [k]}`},
 		{name: "kling key pair", config: `provider: {type: kling, protocol: original, klingAccessKey: ak, klingSecretKey: "` + secret + `"}`},
 		{name: "kling key pair, openai", config: `provider: {type: kling, klingAccessKey: ak, klingSecretKey: "` + secret + `"}`,
@@ -63,5 +68,37 @@ func TestParse_CredentialTypesByProtocol(t *testing.T) {
 			}
 			require.NotContains(t, strings.Join(cfg.Warnings, "\n"), secret)
 		})
+	}
+}
+
+// TestParse_VertexServiceAccount: a service-account key (issue 24 item 2)
+// is one pool member whose secret is the key file, served under protocol
+// original or with vertexOpenAICompatible, refused otherwise; the key is
+// never quoted.
+func TestParse_VertexServiceAccount(t *testing.T) {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	require.NoError(t, err)
+	sa, err := json.Marshal(map[string]string{"type": "service_account", "private_key_id": "k1", "client_email": "sa@p.iam.gserviceaccount.com",
+		"private_key": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), "token_uri": "https://oauth2.googleapis.com/token"})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		extra, err string
+	}{
+		{extra: `"protocol": "original"`},
+		{extra: `"vertexOpenAICompatible": true`},
+		{extra: `"vertexOpenAICompatible": false`, err: "provider.protocol: openai (the default) is not supported for type vertex with vertexAuthKey unless vertexOpenAICompatible is true: Higress converts OpenAI requests to Vertex's generateContent, predict or rawPredict bodies, this plugin converts no protocol; set vertexOpenAICompatible: true for Vertex's OpenAI-compatible chat endpoint, or protocol: original for Vertex's own REST API, as Higress does then"},
+	} {
+		cfg, err := Parse([]byte(`{"provider": {"type": "vertex", "vertexAuthKey": ` + strconv.Quote(string(sa)) +
+			`, "vertexRegion": "us-central1", "vertexProjectId": "p", "vertexAuthServiceName": "oauth", ` + tc.extra + `}}`))
+		if tc.err != "" {
+			require.EqualError(t, err, tc.err)
+			continue
+		}
+		require.NoError(t, err, tc.extra)
+		require.Len(t, cfg.Global.Tokens, 1)
+		require.Equal(t, string(sa), cfg.Global.Tokens[0].Secret())
+		require.Empty(t, cfg.Warnings)
 	}
 }

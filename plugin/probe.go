@@ -114,6 +114,7 @@ func (r *Root) probe(p *pool, i int, now int64) {
 		pt.Authority = head.Authority
 	}
 	pr := b.cfg.Provider.Probe(pt, tok.Secret())
+	pr.Headers = append(pr.Headers, r.probeCredential(b, i)...) // an access token (credentials.go)
 	headers := make([]abi.HeaderPair, 0, 3+len(pr.Headers))
 	headers = append(headers, abi.HeaderPair{":method", pr.Method}, abi.HeaderPair{":path", pr.Path}, abi.HeaderPair{":authority", pr.Authority})
 	headers = append(headers, pr.Headers...)
@@ -171,6 +172,7 @@ func probeTarget(b *block, target failover.Target, reason failover.Reason) (pt p
 func (r *Root) OnHTTPCallResponse(callID uint32, numHeaders, bodySize, _ int) {
 	c, ok := r.calls[callID]
 	if !ok {
+		r.vm.onTokenAnswer(r, callID, numHeaders, bodySize) // a token exchange's (credentials.go)
 		return
 	}
 	delete(r.calls, callID)

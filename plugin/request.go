@@ -153,6 +153,14 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 	s.token = tok
 	sent := b.target(head)
 	auth := b.credential(tok, sent)
+	wait := false // for an access token (credentials.go): the headers are held
+	if _, exchanged := provider.TokenExchange(cfg.Provider); exchanged {
+		s.sent = sent
+		var refused bool
+		if auth, wait, refused = s.accessAuth(tok); refused {
+			return abi.ActionPause
+		}
+	}
 	for _, h := range headers {
 		if provider.StripFromClient(h[0]) && !setsHeader(auth, h[0]) {
 			if err := host.RemoveHeader(abi.MapRequestHeaders, h[0]); err != nil {
@@ -184,6 +192,9 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 	}
 	if cfg.Retry.Enabled {
 		s.retry = newRetry(s, headers, auth)
+	}
+	if wait {
+		return abi.ActionPause
 	}
 	return abi.ActionContinue
 }

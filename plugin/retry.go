@@ -158,7 +158,11 @@ func (rt *retry) start() bool {
 			headers = append(headers, h)
 		}
 	}
-	headers = append(headers, b.credential(tok, s.sent)...)
+	cred, ok := s.credentialFor(tok)
+	if !ok {
+		return false // an access token is not at hand: a refresh is on its way
+	}
+	headers = append(headers, cred...)
 	timeout := rt.deadline - now
 	id, err := r.host.HTTPCall(s.cluster, headers, rt.body, rt.trailers, uint32(timeout))
 	if err != nil {

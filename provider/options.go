@@ -75,8 +75,14 @@ type Options struct {
 	VLLMServerHost string
 	// AWSRegion is bedrock's awsRegion ("us-east-1").
 	AWSRegion string
-	// VertexOpenAICompatible is vertex's vertexOpenAICompatible.
+	// VertexOpenAICompatible is vertex's vertexOpenAICompatible; with a
+	// service-account key, VertexRegion, VertexProjectID and
+	// VertexAuthCluster are its vertexRegion, vertexProjectId and
+	// vertexAuthServiceName (the Envoy cluster of the token endpoint).
 	VertexOpenAICompatible bool
+	VertexRegion           string
+	VertexProjectID        string
+	VertexAuthCluster      string
 	// DifyAPIURL and DifyBotType are dify's difyApiUrl (its host replaces
 	// api.dify.ai) and botType (Chat, Agent, Completion or Workflow: the
 	// path of every request).

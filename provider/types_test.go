@@ -192,7 +192,9 @@ func TestNew_RefusesWhatCannotWork(t *testing.T) {
 		{"bedrock", Options{Original: true, AWSRegion: "us-east-1", SignedBy: "awsAccessKey"}, "awsAccessKey", "awsAccessKey and awsSecretKey (AWS SigV4 signing) are not supported yet; put Bedrock API keys in apiTokens (sent as Authorization: Bearer, as Higress does)"},
 		{"vertex", Options{}, "protocol", "openai (the default) is not supported for type vertex with apiTokens (express mode): Higress converts OpenAI requests to Vertex's generateContent, predict or rawPredict bodies, this plugin converts no protocol; set protocol: original to send Vertex's own REST API (/v1/publishers/google/models/{model}:generateContent, ...) with the keys, as Higress does then"},
 		{"vertex", Options{Original: true, VertexOpenAICompatible: true}, "vertexOpenAICompatible", "true cannot be combined with apiTokens (express mode); Higress refuses the configuration too"},
-		{"vertex", Options{Original: true, SignedBy: "vertexAuthKey"}, "vertexAuthKey", "service-account keys (an OAuth token exchange) are not supported yet; use Vertex express-mode API keys in apiTokens with protocol: original"},
+		{"vertex", Options{Original: true, SignedBy: "vertexAuthKey", VertexAuthCluster: "oauth"}, "vertexRegion", "and vertexProjectId are required with vertexAuthKey (Higress refuses the configuration without them too)"},
+		{"vertex", Options{Original: true, SignedBy: "vertexAuthKey", VertexRegion: "us-central1", VertexProjectID: "p"}, "vertexAuthServiceName", "is required with vertexAuthKey: the Envoy cluster that reaches the service account's token_uri (oauth2.googleapis.com:443 over TLS), through which the key is exchanged for access tokens (Higress refuses the configuration without it too)"},
+		{"vertex", Options{SignedBy: "vertexAuthKey", VertexRegion: "us-central1", VertexProjectID: "p", VertexAuthCluster: "oauth"}, "protocol", "openai (the default) is not supported for type vertex with vertexAuthKey unless vertexOpenAICompatible is true: Higress converts OpenAI requests to Vertex's generateContent, predict or rawPredict bodies, this plugin converts no protocol; set vertexOpenAICompatible: true for Vertex's OpenAI-compatible chat endpoint, or protocol: original for Vertex's own REST API, as Higress does then"},
 		{"kling", Options{}, "protocol", "openai (the default) is not supported for type kling: Higress converts OpenAI video requests (/v1/videos) to Kling's text2video and image2video API, this plugin converts no protocol; set protocol: original to send Kling's own API with the tokens, as Higress does then"},
 	}
 	for _, tc := range tests {
@@ -410,4 +412,39 @@ func TestKling_SignedJWTPerRequest(t *testing.T) {
 	require.Equal(t, HeaderPair{"authorization", want.Token(at).Authorization()}, k.Probe(ProbeTarget{Authority: "h"}, secret).Headers[0])
 	at = at.Add(time.Minute)
 	require.Equal(t, want.Token(at).Authorization(), k.Auth(Head{}, secret)[0][1], "issued anew")
+}
+
+// TestVertex_ServiceAccountRoutes: with a service-account key, Vertex's own
+// REST API goes to the region's host under protocol original, and with
+// vertexOpenAICompatible a chat completion goes to the OpenAI-compatible
+// endpoint, as Higress sends them (test/vertex.go); the plugin sets the
+// access token (Auth sets nothing) obtained through the auth cluster.
+func TestVertex_ServiceAccountRoutes(t *testing.T) {
+	sa := Options{SignedBy: "vertexAuthKey", VertexRegion: "us-central1", VertexProjectID: "test-project-id", VertexAuthCluster: "oauth"}
+	raw := sa
+	raw.Original = true
+	h, auth := route(t, "vertex", raw, "POST", "/v1/projects/test-project/locations/us-central1/publishers/google/models/gemini-2.0-flash:countTokens")
+	require.Equal(t, "us-central1-aiplatform.googleapis.com", h.Authority)
+	require.Equal(t, "/v1/projects/test-project/locations/us-central1/publishers/google/models/gemini-2.0-flash:countTokens", h.Path)
+	require.Empty(t, auth)
+	compat := sa
+	compat.VertexOpenAICompatible = true
+	h, _ = route(t, "vertex", compat, "POST", "/v1/chat/completions")
+	require.Equal(t, "/v1beta1/projects/test-project-id/locations/us-central1/endpoints/openapi/chat/completions", h.Path)
+	p, err := New("vertex", compat)
+	require.NoError(t, err)
+	require.Equal(t, "embeddings", Unserved(p, "/v1/embeddings"))
+	cluster, ok := TokenExchange(p)
+	require.True(t, ok)
+	require.Equal(t, "oauth", cluster)
+	global := raw
+	global.VertexRegion = "global"
+	h, _ = route(t, "vertex", global, "POST", "/v1/projects/p/locations/global/publishers/google/models/m:generateContent")
+	require.Equal(t, "aiplatform.googleapis.com", h.Authority)
+	express, _ := New("vertex", Options{Original: true})
+	_, ok = TokenExchange(express)
+	require.False(t, ok)
+	pr := p.Probe(ProbeTarget{Authority: "h", Model: "google/gemini-2.0-flash"}, "sa")
+	require.Equal(t, "/v1beta1/projects/test-project-id/locations/us-central1/endpoints/openapi/chat/completions", pr.Path)
+	require.Equal(t, []HeaderPair{{"content-type", "application/json"}}, pr.Headers, "the plugin adds the access token")
 }

@@ -186,10 +186,17 @@ func (c *pendingCall) deliver() error {
 	return vm.resumeStreams()
 }
 
-// resumeStreams carries out the continue_stream calls the plugin made
-// while handling a root-context callback.
+// resumeStreams carries out the continue_stream calls and the local
+// replies the plugin made for a stream (its effective context) while
+// handling a root-context callback: Envoy runs both after the callback.
 func (vm *VM) resumeStreams() error {
 	for _, s := range vm.streams {
+		if s.local != nil && !s.ended {
+			if err := s.finishLocal(); err != nil {
+				return err
+			}
+			continue
+		}
 		if s.resume || s.resumeReq {
 			if err := s.after(); err != nil {
 				return err
