@@ -87,6 +87,11 @@ func (r *reader) signedTokens(v gjson.Result, path, typ string) []provider.Token
 		r.fail(join(path, fields[0]), "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 		return nil
 	}
+	if typ == "bedrock" {
+		r.warn(join(path, fields[0]), "requests are signed with SigV4 over their whole body: set allow_on_headers_stop_iteration: "+
+			"true in the wasm filter's config (Envoy 1.35+), so that Envoy holds a request's headers while the plugin reads "+
+			"its body; without it a request with a body waits for the route's timeout")
+	}
 	if len(vals) == 2 {
 		return []provider.Token{provider.NewToken(0, provider.PairSecret(vals[0], vals[1]))}
 	}

@@ -29,15 +29,13 @@ func TestParse_CredentialTypesByProtocol(t *testing.T) {
 			config:   `provider: {type: bedrock, protocol: original, awsRegion: us-east-1, apiTokens: [k], awsAccessKey: AKIDEXAMPLE, awsSecretKey: "` + secret + `"}`,
 			warnings: []string{"provider.awsAccessKey, awsSecretKey: ignored: apiTokens are set, and Higress uses them first"}},
 		{name: "bedrock key pair alone", config: `provider: {type: bedrock, protocol: original, awsRegion: us-east-1, awsAccessKey: AKIDEXAMPLE, awsSecretKey: "` + secret + `"}`,
-			err: "provider.awsAccessKey: awsAccessKey and awsSecretKey (AWS SigV4 signing) are not supported yet; put Bedrock API keys in apiTokens (sent as Authorization: Bearer, as Higress does)"},
+			warnings: []string{"provider.awsAccessKey: requests are signed with SigV4 over their whole body: set allow_on_headers_stop_iteration: true in the wasm filter's config (Envoy 1.35+), so that Envoy holds a request's headers while the plugin reads its body; without it a request with a body waits for the route's timeout"}},
 		{name: "bedrock half a key pair", config: `provider: {type: bedrock, protocol: original, awsRegion: us-east-1, awsSecretKey: "` + secret + `"}`,
-			err: "provider.awsAccessKey: is required with awsSecretKey (Higress refuses the configuration without it too)\n" +
-				"provider.awsAccessKey: awsAccessKey and awsSecretKey (AWS SigV4 signing) are not supported yet; put Bedrock API keys in apiTokens (sent as Authorization: Bearer, as Higress does)"},
+			err: "provider.awsAccessKey: is required with awsSecretKey (Higress refuses the configuration without it too)"},
 		{name: "bedrock nothing", config: `provider: {type: bedrock, protocol: original, awsRegion: us-east-1}`,
 			err: "provider.apiTokens: is required: a list of at least one token"},
 		{name: "bedrock secret not a string", config: `provider: {type: bedrock, protocol: original, awsRegion: us-east-1, awsAccessKey: AKIDEXAMPLE, awsSecretKey: {k: "` + secret + `"}}`,
-			err: "provider.awsSecretKey: must be a string, got an object\n" +
-				"provider.awsAccessKey: awsAccessKey and awsSecretKey (AWS SigV4 signing) are not supported yet; put Bedrock API keys in apiTokens (sent as Authorization: Bearer, as Higress does)"},
+			err: "provider.awsSecretKey: must be a string, got an object"},
 		{name: "vertex express, original", config: `provider: {type: vertex, protocol: original, apiTokens: [k]}`},
 		{name: "vertex express, openai", config: `provider: {type: vertex, apiTokens: [k]}`,
 			err: "provider.protocol: openai (the default) is not supported for type vertex with apiTokens (express mode): Higress converts OpenAI requests to Vertex's generateContent, predict or rawPredict bodies, this plugin converts no protocol; set protocol: original to send Vertex's own REST API (/v1/publishers/google/models/{model}:generateContent, ...) with the keys, as Higress does then"},

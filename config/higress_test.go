@@ -99,6 +99,11 @@ var higressFiles = []struct {
 	// TestParse_ConversionTypesUnderOriginal).
 	{file: "32-e2e-dify-completion.yaml",
 		err: "provider.protocol: openai (the default) is not supported for type dify: Higress converts OpenAI chat completions to Dify's chat-messages, completion-messages or workflows API, this plugin converts no protocol; set protocol: original to send dify's own API with the tokens, as Higress does then"},
+	{file: "33-test-bedrock-original-aksk.yaml", check: global("bedrock", 1),
+		warnings: []string{"provider.awsAccessKey: requests are signed with SigV4 over their whole body: set allow_on_headers_stop_iteration: true in the wasm filter's config (Envoy 1.35+), so that Envoy holds a request's headers while the plugin reads its body; without it a request with a body waits for the route's timeout"}},
+	// Refused: protocol openai converts OpenAI video requests.
+	{file: "34-test-kling-official.yaml",
+		err: "provider.protocol: openai (the default) is not supported for type kling: Higress converts OpenAI video requests (/v1/videos) to Kling's text2video and image2video API, this plugin converts no protocol; set protocol: original to send Kling's own API with the tokens, as Higress does then"},
 }
 
 // TestParse_ConversionTypesUnderOriginal: files 31 and 32 with protocol

@@ -116,17 +116,8 @@ func TestEnvoy_VertexServiceAccountKeyIsExchangedHeldAndFailedOver(t *testing.T)
 			"    load_assignment:\n      cluster_name: oauth\n      endpoints:\n      - lb_endpoints:\n        - endpoint:\n"+
 			"            address:\n              socket_address: {address: 127.0.0.1, port_value: "+port+"}\n", 1)
 	}
-	e, err := envoyrun.Start(envoyrun.Options{Bin: bin, Wasm: wasm, PluginConfig: string(config), Upstream: ln.Addr().String(), Edit: oauth})
-	t.Cleanup(func() {
-		if e != nil {
-			_ = e.Stop()
-			if t.Failed() {
-				t.Logf("Envoy log (%s):\n%s", e.LogPath, e.Tail(150))
-			}
-		}
-	})
-	require.NoError(t, err)
-	env := &env{envoy: e, c: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
+	env := withUpstream(t, bin, wasm, string(config), ln, oauth)
+	e := env.envoy
 
 	code, err := env.chat("gemini-2.0-flash")
 	require.NoError(t, err)
@@ -161,4 +152,22 @@ func TestEnvoy_VertexServiceAccountKeyIsExchangedHeldAndFailedOver(t *testing.T)
 	for _, tok := range tokens {
 		require.NotContains(t, text, tok)
 	}
+}
+
+// withUpstream starts a real Envoy with the shipped envoy.yaml (edited by
+// edit), the plugin configuration and the llm cluster on ln, and an env
+// for it; Envoy's log is printed when the test fails.
+func withUpstream(t *testing.T, bin, wasm, config string, ln net.Listener, edit func(string) string) *env {
+	t.Helper()
+	e, err := envoyrun.Start(envoyrun.Options{Bin: bin, Wasm: wasm, PluginConfig: config, Upstream: ln.Addr().String(), Edit: edit})
+	t.Cleanup(func() {
+		if e != nil {
+			_ = e.Stop()
+			if t.Failed() {
+				t.Logf("Envoy log (%s):\n%s", e.LogPath, e.Tail(150))
+			}
+		}
+	})
+	require.NoError(t, err)
+	return &env{envoy: e, c: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
 }

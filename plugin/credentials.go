@@ -127,24 +127,36 @@ func (s *stream) accessAuth(tok int) (auth []abi.HeaderPair, wait, refused bool)
 	return nil, true, false
 }
 
-// credentialFor is pool member tok's credential headers for a request sent
-// to sent: an exchanged token's, or the provider's own. ok is false when an
-// exchanged token is not at hand now (a refresh is started; a retry is
-// then not sent).
-func (s *stream) credentialFor(tok int) ([]abi.HeaderPair, bool) {
+// credentialFor is pool member tok's credential headers for this request
+// sent again with body (a retry): a SigV4 signature over it, an exchanged
+// token, or the provider's own. ok is false when an exchanged token is not
+// at hand now (a refresh is started; the retry is then not sent).
+func (s *stream) credentialFor(tok int, body []byte) ([]abi.HeaderPair, bool) {
 	b := s.block
+	if _, signs := provider.SigV4(b.cfg.Provider); signs {
+		auth, err := s.root.signV4(b, tok, s.sent.Method, s.sent, body)
+		return auth, err == nil
+	}
 	if _, ok := provider.TokenExchange(b.cfg.Provider); !ok {
 		return b.credential(tok, s.sent), true
 	}
-	auth := s.root.probeCredential(b, tok)
+	auth := s.root.probeCredential(b, tok, provider.Probe{})
 	return auth, auth != nil
 }
 
-// probeCredential is what a probe (or a retry) of pool member tok adds to
-// the provider's headers: an exchanged token when the block exchanges
-// keys (a refresh is started when none is valid: this probe then goes
-// without and fails, the next has it), else nothing.
-func (r *Root) probeCredential(b *block, tok int) []abi.HeaderPair {
+// probeCredential is what probe pr (or a retry) of pool member tok adds
+// to the provider's headers: a SigV4 signature over it when the block signs
+// with a key pair; an exchanged token when the block exchanges keys (a
+// refresh is started when none is valid: this probe then goes without and
+// fails, the next has it); else nothing.
+func (r *Root) probeCredential(b *block, tok int, pr provider.Probe) []abi.HeaderPair {
+	if _, signs := provider.SigV4(b.cfg.Provider); signs {
+		auth, err := r.signV4(b, tok, pr.Method, provider.Head{Authority: pr.Authority, Path: pr.Path}, pr.Body)
+		if err != nil {
+			r.logf(abi.LogError, "cannot sign the probe of token %s: %v", b.cfg.Tokens[tok], err)
+		}
+		return auth
+	}
 	if _, ok := provider.TokenExchange(b.cfg.Provider); !ok {
 		return nil
 	}

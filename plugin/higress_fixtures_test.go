@@ -238,6 +238,7 @@ func TestHigressConfigs_RefusedAtStart(t *testing.T) {
 		"25-test-vertex-express-openai.yaml":       "provider.protocol: openai (the default) is not supported for type vertex with apiTokens (express mode)",
 		"27-test-minimax-pro-openai-basepath.yaml": "provider.minimaxApiType: pro is not supported with protocol openai (the default): Higress converts OpenAI chat completions to MiniMax's ChatCompletion Pro protocol",
 		"31-test-qwen-native.yaml":                 "provider.qwenEnableCompatible: false (DashScope's native protocol) is not supported with protocol openai (the default)",
+		"34-test-kling-official.yaml":              "provider.protocol: openai (the default) is not supported for type kling: Higress converts OpenAI video requests",
 		"32-e2e-dify-completion.yaml":              "provider.protocol: openai (the default) is not supported for type dify: Higress converts OpenAI chat completions to Dify's",
 	} {
 		t.Run(file, func(t *testing.T) {

@@ -114,7 +114,7 @@ func (r *Root) probe(p *pool, i int, now int64) {
 		pt.Authority = head.Authority
 	}
 	pr := b.cfg.Provider.Probe(pt, tok.Secret())
-	pr.Headers = append(pr.Headers, r.probeCredential(b, i)...) // an access token (credentials.go)
+	pr.Headers = append(pr.Headers, r.probeCredential(b, i, pr)...) // an access token or a signature (credentials.go)
 	headers := make([]abi.HeaderPair, 0, 3+len(pr.Headers))
 	headers = append(headers, abi.HeaderPair{":method", pr.Method}, abi.HeaderPair{":path", pr.Path}, abi.HeaderPair{":authority", pr.Authority})
 	headers = append(headers, pr.Headers...)

@@ -48,6 +48,9 @@ type stream struct {
 	// key keeps the request on one token (see affinity); a retry uses it
 	// too, so it goes to the key's next token.
 	key string
+	// signing: the headers are held until the body is whole, to be signed
+	// with it (sigv4.go).
+	signing bool
 	// routeAt is the route the client's request matched, and guarded
 	// whether the route guard watches this stream (downstream mode;
 	// route.go).
@@ -192,6 +195,15 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 	}
 	if cfg.Retry.Enabled {
 		s.retry = newRetry(s, headers, auth)
+	}
+	if _, signs := provider.SigV4(cfg.Provider); signs {
+		if !endOfStream {
+			s.signing = true
+			return abi.ActionPause // held until the body is whole (sigv4.go)
+		}
+		if !s.signBody(nil) {
+			return abi.ActionPause
+		}
 	}
 	if wait {
 		return abi.ActionPause
@@ -439,6 +451,9 @@ func (s *stream) OnRequestBody(size int, endOfStream bool) abi.Action {
 	if s.ownReply {
 		return abi.ActionPause
 	}
+	if s.signing {
+		return s.signHeld(size, endOfStream)
+	}
 	if s.body != nil {
 		return s.mapBody(size, endOfStream)
 	}
@@ -456,6 +471,9 @@ func (s *stream) OnRequestBody(size int, endOfStream bool) abi.Action {
 // OnRequestTrailers ends the request.
 func (s *stream) OnRequestTrailers(int) abi.Action {
 	s.requestDone = true
+	if s.signing && !s.ownReply {
+		return s.signHeld(maxSignedBody, true)
+	}
 	s.body = nil // a body that ended inside a model value is not JSON: it goes as it is
 	if s.retry != nil {
 		s.retry.keepTrailers()

@@ -158,7 +158,7 @@ func (rt *retry) start() bool {
 			headers = append(headers, h)
 		}
 	}
-	cred, ok := s.credentialFor(tok)
+	cred, ok := s.credentialFor(tok, rt.body)
 	if !ok {
 		return false // an access token is not at hand: a refresh is on its way
 	}

@@ -5,12 +5,19 @@ import (
 	"strings"
 )
 
-// bedrock sends Bedrock Runtime's own API with a Bedrock API key, as
-// Higress does for apiTokens under protocol original: "Authorization:
-// Bearer <key>" (no SigV4), the path and body as the client wrote them
+// bedrock sends Bedrock Runtime's own API as Higress does under protocol
+// original, the path and body as the client wrote them
 // (/model/{modelId}/converse, /converse-stream, /invoke, ...), to
-// bedrock-runtime.<awsRegion>.amazonaws.com.
-type bedrock struct{ host string }
+// bedrock-runtime.<awsRegion>.amazonaws.com: with a Bedrock API key
+// (apiTokens) as "Authorization: Bearer <key>", or with an access-key pair
+// (awsAccessKey/awsSecretKey; the secret is PairSecret of the two) signed
+// with SigV4 over the whole body by the plugin (see SigV4): Auth sets
+// nothing then.
+type bedrock struct {
+	host   string
+	region string
+	signed bool
+}
 
 // bedrockProbeModel names no Bedrock model. A probe with no model to ask
 // asks it anyway: Bedrock checks the key before the model, so a refused key
@@ -24,16 +31,24 @@ func newBedrock(o Options) (Provider, error) {
 			"chat completions to the Bedrock Converse API (and image generations to InvokeModel), this plugin converts no "+
 			"protocol; set protocol: original to send Bedrock's own API (/model/{modelId}/converse, /invoke, ...) with the "+
 			"keys, as Higress does then")
-	case o.SignedBy != "":
-		return nil, fieldErr(o.SignedBy, "awsAccessKey and awsSecretKey (AWS SigV4 signing) are not supported yet; "+
-			"put Bedrock API keys in apiTokens (sent as Authorization: Bearer, as Higress does)")
 	case o.AWSRegion == "":
 		return nil, fieldErr("awsRegion", "is required for type bedrock: the host is bedrock-runtime.<awsRegion>.amazonaws.com "+
 			"(Higress refuses the configuration without it too)")
 	case !regionName(o.AWSRegion):
 		return nil, fieldErr("awsRegion", "must be an AWS region such as us-east-1 (lower-case letters, digits and '-')")
 	}
-	return bedrock{host: "bedrock-runtime." + o.AWSRegion + ".amazonaws.com"}, nil
+	return bedrock{host: "bedrock-runtime." + o.AWSRegion + ".amazonaws.com", region: o.AWSRegion, signed: o.SignedBy != ""}, nil
+}
+
+// SigV4 tells whether p signs each request with AWS SigV4 (a Bedrock
+// access-key pair) rather than sending a header of its own, and for which
+// region (the service is "bedrock").
+func SigV4(p Provider) (region string, ok bool) {
+	if r, isRouted := p.(routed); isRouted {
+		p = r.Provider
+	}
+	b, isBedrock := p.(bedrock)
+	return b.region, isBedrock && b.signed
 }
 
 // regionName tells whether s can be an AWS or Google Cloud region name.
@@ -50,7 +65,14 @@ func (b bedrock) Type() string { return "bedrock" }
 
 func (b bedrock) Rewrite(h *Head) { h.Authority = b.host }
 
-func (b bedrock) Auth(_ Head, secret string) []HeaderPair { return bearer(secret) }
+// Auth is the API key as a bearer token; nothing for a key pair, whose
+// signature the plugin sets.
+func (b bedrock) Auth(_ Head, secret string) []HeaderPair {
+	if b.signed {
+		return nil
+	}
+	return bearer(secret)
+}
 
 func (b bedrock) ModelInPath(path string) bool {
 	_, _, ok := b.modelSpan(path)

@@ -45,7 +45,7 @@ func (k kling) Auth(_ Head, secret string) []HeaderPair {
 	if !k.signed {
 		return bearer(secret)
 	}
-	key, err := credential.NewKlingKey(splitPair(secret))
+	key, err := credential.NewKlingKey(SplitPair(secret))
 	if err != nil {
 		return nil // the configuration checked the pair: cannot happen
 	}

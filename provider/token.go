@@ -52,8 +52,8 @@ func Fingerprint(secret string) string {
 // from JSON strings checked for it).
 func PairSecret(id, secret string) string { return id + "\x00" + secret }
 
-// splitPair undoes PairSecret.
-func splitPair(s string) (id, secret string) {
+// SplitPair undoes PairSecret: the two parts of a pair's secret.
+func SplitPair(s string) (id, secret string) {
 	id, secret, _ = strings.Cut(s, "\x00")
 	return id, secret
 }

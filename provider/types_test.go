@@ -189,7 +189,6 @@ func TestNew_RefusesWhatCannotWork(t *testing.T) {
 		{"bedrock", Options{AWSRegion: "us-east-1"}, "protocol", "openai (the default) is not supported for type bedrock: Higress converts OpenAI chat completions to the Bedrock Converse API (and image generations to InvokeModel), this plugin converts no protocol; set protocol: original to send Bedrock's own API (/model/{modelId}/converse, /invoke, ...) with the keys, as Higress does then"},
 		{"bedrock", Options{Original: true}, "awsRegion", "is required for type bedrock: the host is bedrock-runtime.<awsRegion>.amazonaws.com (Higress refuses the configuration without it too)"},
 		{"bedrock", Options{Original: true, AWSRegion: "us-east-1.evil.com/"}, "awsRegion", "must be an AWS region such as us-east-1 (lower-case letters, digits and '-')"},
-		{"bedrock", Options{Original: true, AWSRegion: "us-east-1", SignedBy: "awsAccessKey"}, "awsAccessKey", "awsAccessKey and awsSecretKey (AWS SigV4 signing) are not supported yet; put Bedrock API keys in apiTokens (sent as Authorization: Bearer, as Higress does)"},
 		{"vertex", Options{}, "protocol", "openai (the default) is not supported for type vertex with apiTokens (express mode): Higress converts OpenAI requests to Vertex's generateContent, predict or rawPredict bodies, this plugin converts no protocol; set protocol: original to send Vertex's own REST API (/v1/publishers/google/models/{model}:generateContent, ...) with the keys, as Higress does then"},
 		{"vertex", Options{Original: true, VertexOpenAICompatible: true}, "vertexOpenAICompatible", "true cannot be combined with apiTokens (express mode); Higress refuses the configuration too"},
 		{"vertex", Options{Original: true, SignedBy: "vertexAuthKey", VertexAuthCluster: "oauth"}, "vertexRegion", "and vertexProjectId are required with vertexAuthKey (Higress refuses the configuration without them too)"},
@@ -447,4 +446,26 @@ func TestVertex_ServiceAccountRoutes(t *testing.T) {
 	pr := p.Probe(ProbeTarget{Authority: "h", Model: "google/gemini-2.0-flash"}, "sa")
 	require.Equal(t, "/v1beta1/projects/test-project-id/locations/us-central1/endpoints/openapi/chat/completions", pr.Path)
 	require.Equal(t, []HeaderPair{{"content-type", "application/json"}}, pr.Headers, "the plugin adds the access token")
+}
+
+// TestBedrock_KeyPairSignsInThePlugin: with an access-key pair the bedrock
+// provider sets no header of its own (the plugin signs with SigV4 over the
+// body) and tells the region to sign for; with an API key it signs
+// nothing.
+func TestBedrock_KeyPairSignsInThePlugin(t *testing.T) {
+	p, err := New("bedrock", Options{Original: true, AWSRegion: "eu-west-3", SignedBy: "awsAccessKey"})
+	require.NoError(t, err)
+	region, ok := SigV4(p)
+	require.True(t, ok)
+	require.Equal(t, "eu-west-3", region)
+	require.Empty(t, p.Auth(Head{}, PairSecret("AKID", "secret")))
+	pr := p.Probe(ProbeTarget{Authority: "h", Model: "m"}, PairSecret("AKID", "secret"))
+	require.Equal(t, []HeaderPair{{"content-type", "application/json"}}, pr.Headers, "the plugin adds the signature")
+	key, err := New("bedrock", Options{Original: true, AWSRegion: "eu-west-3"})
+	require.NoError(t, err)
+	_, ok = SigV4(key)
+	require.False(t, ok)
+	id, secret := SplitPair(PairSecret("AKID", "s/e:cret"))
+	require.Equal(t, "AKID", id)
+	require.Equal(t, "s/e:cret", secret)
 }
