@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/token-failover/token-failover/mockllm"
+	"github.com/token-failover/token-failover/wasmhost"
 )
 
 // The differential tier runs one table of scenarios (stream shapes,
@@ -29,11 +31,30 @@ type scenario struct {
 	// failover and retry extend the provider block's failover settings and
 	// add retryOnFailure; extra adds provider fields.
 	failover, retry, extra string
+	// interval is healthCheckInterval in ms (0: 60000, so that no probe
+	// runs during the table); a scenario about probes sets 1000.
+	interval int
+	// noMapping leaves modelMapping out: the body is then never scanned.
+	noMapping bool
+	// listener "second" puts the scenario's pool on the second listener,
+	// whose filter has a plugin configuration of its own in the same VM
+	// (issue 20 A1b); "" is the main listener.
+	listener string
+	// vhost, when set, gives the scenario's domain a virtual host of its
+	// own with these routes, as a user restricts a host to the gateway's
+	// domain (issue 20 A1a); otherwise it rides the catch-all host.
+	vhost []wasmhost.Route
 	// behave is each token's behaviour (by index) from the start.
 	behave map[int]mockllm.Behaviour
 	steps  []step
 	// metrics are compared at the end (names after "tokenfailover.<id>.").
 	metrics []string
+	// want are metric values the scenario must end with (names as in
+	// metrics), in both hosts.
+	want map[string]int64
+	// wantProbes is what the scenario's probes asked, each distinct probe
+	// once ("token<i> <method> <path> <model>"), in both hosts.
+	wantProbes []string
 	// check asserts what the scenario is about, on the emulator's outcome
 	// (Envoy's equals it).
 	check func(t *testing.T, steps []outcome)
@@ -53,8 +74,14 @@ type step struct {
 	trailers [][2]string
 	// shape sets this request's upstream answer for every token.
 	shape *mockllm.Behaviour
-	// leave makes the client go away after the answer's first bytes.
-	leave bool
+	// leave makes the client go away after the answer's first bytes;
+	// leaveAfter makes it go away this long after sending, before any
+	// answer.
+	leave      bool
+	leaveAfter time.Duration
+	// settle is waited after the step before reading what reached the
+	// provider (a retry still in flight when the client left).
+	settle time.Duration
 }
 
 // hop is one request that reached the provider (probes excluded).
@@ -88,15 +115,18 @@ func (sc scenario) domain(i int) string { return sc.id(i) + ".diff" }
 // rule is the scenario's _rules_ entry.
 func (sc scenario) rule(i int) string {
 	id := sc.id(i)
+	mapping := "\n    modelMapping: {\"gpt-4o\": mapped-4o, \"gpt-4o-mini\": mapped-mini}"
+	if sc.noMapping {
+		mapping = ""
+	}
 	r := fmt.Sprintf(`- _match_domain_: [%s]
   provider:
     type: openai
     id: %s
     apiTokens: [%s]
-    tokenSelection: round-robin
-    modelMapping: {"gpt-4o": mapped-4o, "gpt-4o-mini": mapped-mini}
-    failover: {enabled: true, failureThreshold: 2, healthCheckInterval: 60000%s}
-`, sc.domain(i), id, strings.Join(diffTokens(id), ", "), sc.failover)
+    tokenSelection: round-robin%s
+    failover: {enabled: true, failureThreshold: 2, healthCheckInterval: %d%s}
+`, sc.domain(i), id, strings.Join(diffTokens(id), ", "), mapping, cmp.Or(sc.interval, 60000), sc.failover)
 	if sc.retry != "" {
 		r += "    retryOnFailure: {enabled: true" + sc.retry + "}\n"
 	}
@@ -106,12 +136,65 @@ func (sc scenario) rule(i int) string {
 	return r
 }
 
-// differentialConfig is the plugin configuration holding every scenario.
-func differentialConfig() string {
+// differentialConfig is the plugin configuration of a listener ("" the
+// main one, "second"): every scenario on it.
+func differentialConfig(listener string) string {
 	var b strings.Builder
 	b.WriteString("_rules_:\n")
 	for i, sc := range scenarios {
-		b.WriteString(sc.rule(i))
+		if sc.listener == listener {
+			b.WriteString(sc.rule(i))
+		}
+	}
+	return b.String()
+}
+
+// secondListenerCluster and secondListenerRoute are the second listener's
+// only route and its cluster, named as Istio and Envoy Gateway name them
+// (issue 20 A1d): probes of its pools go through that cluster.
+const (
+	secondListenerCluster = "outbound|443||api.openai.com"
+	secondListenerRoute   = "httproute/default/llm/rule/0/match/0/*"
+)
+
+// differentialRoutes is each listener's route configuration as
+// e2e/testdata/envoy-differential.yaml has it, plus the scenarios' own
+// virtual hosts: the emulator routes by it, and Envoy's configuration gets
+// the same virtual hosts (scenarioHosts).
+func differentialRoutes() (main, second *wasmhost.RouteTable) {
+	main = &wasmhost.RouteTable{}
+	for i, sc := range scenarios {
+		if sc.vhost != nil {
+			main.VirtualHosts = append(main.VirtualHosts, wasmhost.VirtualHost{Name: sc.id(i), Domains: []string{sc.domain(i)}, Routes: sc.vhost})
+		}
+	}
+	star := wasmhost.VirtualHost{Name: "llm", Domains: []string{"*"}}
+	for _, r := range []string{"timeout", "pertry", "dead", "empty", "maint", "overflow", "h2"} {
+		star.Routes = append(star.Routes, wasmhost.Route{Name: r, Prefix: "/", Headers: map[string]string{"x-route": r}, Cluster: routeCluster(r)})
+	}
+	star.Routes = append(star.Routes, wasmhost.Route{Name: "chat", Prefix: "/", Cluster: "llm"})
+	main.VirtualHosts = append(main.VirtualHosts, star)
+	second = &wasmhost.RouteTable{VirtualHosts: []wasmhost.VirtualHost{{Name: "llm", Domains: []string{"*"},
+		Routes: []wasmhost.Route{{Name: secondListenerRoute, Prefix: "/", Cluster: secondListenerCluster}}}}}
+	return main, second
+}
+
+// scenarioHosts renders the scenarios' own virtual hosts for Envoy's
+// main listener.
+func scenarioHosts() string {
+	var b strings.Builder
+	for i, sc := range scenarios {
+		if sc.vhost == nil {
+			continue
+		}
+		fmt.Fprintf(&b, "            - name: %s\n              domains: [%q]\n              routes:\n", sc.id(i), sc.domain(i))
+		for _, r := range sc.vhost {
+			match := fmt.Sprintf("prefix: %q", r.Prefix)
+			if r.Path != "" {
+				match = fmt.Sprintf("path: %q", r.Path)
+			}
+			fmt.Fprintf(&b, "              - {name: %q, match: {%s}, route: {cluster: %q, timeout: 60s}}\n", r.Name, match, r.Cluster)
+		}
 	}
 	return b.String()
 }
@@ -140,9 +223,8 @@ func shapeHeader(b *mockllm.Behaviour) string {
 // TestDifferential_EmulatorAndEnvoyAgree runs every scenario in both hosts.
 func TestDifferential_EmulatorAndEnvoyAgree(t *testing.T) {
 	require.GreaterOrEqual(t, len(scenarios), 25)
-	config := differentialConfig()
-	env := runEnvoy(t, config)
-	emu := runEmulator(t, config, env.version)
+	env := runEnvoy(t)
+	emu := runEmulator(t, env.version)
 	for i, sc := range scenarios {
 		t.Run(sc.id(i)+"_"+sc.name, func(t *testing.T) {
 			for k := range sc.steps {
@@ -153,6 +235,13 @@ func TestDifferential_EmulatorAndEnvoyAgree(t *testing.T) {
 				name := "tokenfailover." + sc.id(i) + "." + m
 				require.Equal(t, emu.metrics[name], env.metrics[name], "metric %s: emulator vs Envoy", name)
 			}
+			require.Equal(t, emu.probes[i], env.probes[i], "probes: emulator vs Envoy")
+			for m, v := range sc.want {
+				require.Equal(t, v, emu.metrics["tokenfailover."+sc.id(i)+"."+m], "metric %s", m)
+			}
+			if sc.wantProbes != nil {
+				require.Equal(t, sc.wantProbes, emu.probes[i], "what the probes asked")
+			}
 			if sc.check != nil {
 				sc.check(t, emu.steps[i])
 			}
@@ -162,7 +251,10 @@ func TestDifferential_EmulatorAndEnvoyAgree(t *testing.T) {
 
 // results are one host's observations: per scenario, per step.
 type results struct {
-	steps   [][]outcome
+	steps [][]outcome
+	// probes are, per scenario, the distinct probes of its tokens seen
+	// while it ran, sorted.
+	probes  [][]string
 	metrics map[string]int64
 	// version is the Envoy version that ran them ("1.40.0"; empty: the emulator).
 	version string

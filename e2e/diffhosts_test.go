@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,22 +84,47 @@ func upstreamToken(headers []wasmhost.Pair) string {
 	return ""
 }
 
-// runEmulator runs every scenario in the emulator: one worker, the
-// differential config, clusters that answer as the mock plans.
-func runEmulator(t *testing.T, config, envoyVersion string) results {
+// probeSet collects a scenario's distinct probes.
+type probeSet map[string]bool
+
+func (p probeSet) add(token int, method, path, model string) {
+	if token >= 0 {
+		p[fmt.Sprintf("token%d %s %s %s", token, method, path, model)] = true
+	}
+}
+
+func (p probeSet) sorted() []string {
+	out := []string{}
+	for k := range p {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// runEmulator runs every scenario in the emulator: one worker, both
+// listeners' configurations and routes, clusters that answer as the mock
+// plans.
+func runEmulator(t *testing.T, envoyVersion string) results {
 	beh := &behaviours{m: map[string]mockllm.Behaviour{}}
 	var hops *[]hop
 	var scenarioID string
+	probes := probeSet{}
 	record := func(r *wasmhost.UpstreamRequest, early bool) {
 		body := r.Body
 		if early {
 			body = nil
 		}
-		if mockllm.IsProbe(r.Header(":method"), r.Header(":path"), body) || hops == nil {
+		_, model := mockllm.Plan(mockllm.Behaviour{}, mockllm.Request{Method: r.Header(":method"), Path: r.Header(":path"), Body: body})
+		tok := tokenIndex(scenarioID, upstreamToken(r.Headers))
+		if mockllm.IsProbe(r.Header(":method"), r.Header(":path"), body) {
+			probes.add(tok, r.Header(":method"), r.Header(":path"), model)
 			return
 		}
-		_, model := mockllm.Plan(mockllm.Behaviour{}, mockllm.Request{Method: r.Header(":method"), Path: r.Header(":path"), Body: body})
-		*hops = append(*hops, hop{Token: tokenIndex(scenarioID, upstreamToken(r.Headers)), Method: r.Header(":method"),
+		if hops == nil {
+			return
+		}
+		*hops = append(*hops, hop{Token: tok, Method: r.Header(":method"),
 			Path: r.Header(":path"), Model: model, BodySHA: sha(body), Trailers: pairsText(r.Trailers), Auth: authShape(r.Headers)})
 	}
 	answer := func(r *wasmhost.UpstreamRequest) wasmhost.Reply {
@@ -106,18 +133,22 @@ func runEmulator(t *testing.T, config, envoyVersion string) results {
 		record(r, false)
 		return toReply(a)
 	}
-	clusters := map[string]wasmhost.Cluster{"llm": answer, "llm-h2": answer}
+	clusters := map[string]wasmhost.Cluster{"llm": answer, "llm-h2": answer, secondListenerCluster: answer}
 	for name, f := range deadRoutes {
 		f := f
 		clusters[name] = func(*wasmhost.UpstreamRequest) wasmhost.Reply { return wasmhost.Reply{Fault: f} }
 	}
-	h, err := wasmhost.New(wasmhost.Options{Config: []byte(config), Workers: 1, Clusters: clusters, EnvoyVersion: envoyVersion})
+	mainRoutes, secondRoutes := differentialRoutes()
+	h, err := wasmhost.New(wasmhost.Options{Config: []byte(differentialConfig("")), Routes: mainRoutes,
+		Listeners: []wasmhost.Listener{{Name: "second", Config: []byte(differentialConfig("second")), Routes: secondRoutes}},
+		Workers:   1, Clusters: clusters, EnvoyVersion: envoyVersion})
 	require.NoError(t, err)
 	defer h.Close()
 	w := h.Workers()[0]
 	out := results{metrics: map[string]int64{}}
 	for i, sc := range scenarios {
 		scenarioID = sc.id(i)
+		probes = probeSet{}
 		beh.apply(scenarioID, sc.behave, nil)
 		var steps []outcome
 		for _, st := range sc.steps {
@@ -125,11 +156,18 @@ func runEmulator(t *testing.T, config, envoyVersion string) results {
 			require.NoError(t, h.Advance(st.wait))
 			var o outcome
 			hops = &o.Hops
-			s, err := w.Open(emulatorRequest(sc.domain(i), st))
+			req := emulatorRequest(sc.domain(i), st)
+			req.Listener = sc.listener
+			s, err := w.Open(req)
 			require.NoError(t, err)
 			if !s.Ended() && s.Upstream != nil {
 				require.NoError(t, emulatorAnswer(h, s, st, beh, record))
 			}
+			if st.leaveAfter > 0 && !s.Ended() {
+				require.NoError(t, h.Advance(st.leaveAfter))
+				require.NoError(t, s.ResetByClient())
+			}
+			require.NoError(t, h.Advance(st.settle))
 			for k := 0; k < 2000 && !s.Ended(); k++ { // a retry in flight
 				require.NoError(t, h.Advance(5*time.Millisecond))
 			}
@@ -138,14 +176,21 @@ func runEmulator(t *testing.T, config, envoyVersion string) results {
 			}
 			require.True(t, s.Ended(), "%s step: the stream never ended (held %v)", sc.name, s.Held())
 			hops = nil
-			o.Status, o.Reset = s.Response.Status, s.Response.Reset
-			if !o.Reset {
-				o.Body = string(s.Response.Body)
+			switch {
+			case st.leaveAfter > 0: // the client saw no answer
+				o.Reset = true
+			default:
+				o.Status, o.Reset = s.Response.Status, s.Response.Reset
+				if !o.Reset {
+					o.Body = string(s.Response.Body)
+				}
 			}
 			steps = append(steps, o)
 		}
 		out.steps = append(out.steps, steps)
+		out.probes = append(out.probes, probes.sorted())
 	}
+	scenarioID = ""
 	require.NoError(t, h.Advance(1200*time.Millisecond)) // request counters flush on the tick
 	for _, m := range h.Metrics() {
 		out.metrics[m.Name] = int64(m.Value)
@@ -269,9 +314,9 @@ func authShape(headers [][2]string) string {
 	return strings.Join(out, ",")
 }
 
-// runEnvoy runs every scenario through real Envoy (--concurrency 1) with the
-// differential config and the mock provider.
-func runEnvoy(t *testing.T, config string) results {
+// runEnvoy runs every scenario through real Envoy (--concurrency 1) with
+// both listeners' configurations and the mock provider.
+func runEnvoy(t *testing.T) results {
 	bin, err := envoyrun.FindBinary()
 	if err != nil {
 		if os.Getenv("REQUIRE_ENVOY") == "1" {
@@ -285,8 +330,17 @@ func runEnvoy(t *testing.T, config string) results {
 	addr, err := mock.Start("127.0.0.1:0")
 	require.NoError(t, err)
 	defer mock.Close()
-	e, err := envoyrun.Start(envoyrun.Options{Bin: bin, Wasm: wasm, PluginConfig: config, Upstream: addr, Concurrency: 1,
-		Template: "e2e/testdata/envoy-differential.yaml"})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	second := l.Addr().String()
+	require.NoError(t, l.Close())
+	secondConfig := strings.ReplaceAll(strings.TrimRight(differentialConfig("second"), "\n"), "\n", "\n"+strings.Repeat(" ", 20))
+	e, err := envoyrun.Start(envoyrun.Options{Bin: bin, Wasm: wasm, PluginConfig: differentialConfig(""), Upstream: addr, Concurrency: 1,
+		Template: "e2e/testdata/envoy-differential.yaml", Upstreams: map[int]string{10001: second},
+		Edit: func(cfg string) string {
+			cfg = strings.Replace(cfg, "SECOND_PLUGIN_CONFIG", secondConfig, 1)
+			return strings.Replace(cfg, "            # SCENARIO_VIRTUAL_HOSTS\n", scenarioHosts(), 1)
+		}})
 	defer func() {
 		if e != nil {
 			_ = e.Stop()
@@ -304,14 +358,19 @@ func runEnvoy(t *testing.T, config string) results {
 		}
 	}
 	for i, sc := range scenarios {
+		listen := e.Listen
+		if sc.listener == "second" {
+			listen = second
+		}
+		start := len(mock.Records())
 		beh.apply(sc.id(i), sc.behave, mock)
 		var steps []outcome
 		for _, st := range sc.steps {
 			beh.apply(sc.id(i), st.behave, mock)
 			time.Sleep(st.wait)
 			before := len(mock.Records())
-			o := envoyRequest(t, e.Listen, sc.domain(i), st)
-			time.Sleep(20 * time.Millisecond) // the mock records a hop after answering
+			o := envoyRequest(t, listen, sc.domain(i), st)
+			time.Sleep(20*time.Millisecond + st.settle) // the mock records a hop after answering
 			for _, r := range mock.Records()[before:] {
 				if r.Probe {
 					continue
@@ -321,7 +380,14 @@ func runEnvoy(t *testing.T, config string) results {
 			}
 			steps = append(steps, o)
 		}
+		probes := probeSet{}
+		for _, r := range mock.Records()[start:] {
+			if r.Probe {
+				probes.add(tokenIndex(sc.id(i), r.Token), r.Method, r.Path, r.Model)
+			}
+		}
 		out.steps = append(out.steps, steps)
+		out.probes = append(out.probes, probes.sorted())
 	}
 	time.Sleep(1200 * time.Millisecond) // request counters flush on the tick
 	stats, err := e.Stats("tokenfailover")
@@ -397,7 +463,11 @@ func envoyRequest(t *testing.T, listen, domain string, st step) outcome {
 			req.Trailer.Set(tr[0], tr[1])
 		}
 	}
-	client := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+	timeout := 15 * time.Second
+	if st.leaveAfter > 0 {
+		timeout = st.leaveAfter // the client gives up and closes its connection
+	}
+	client := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true,
 		DialContext: (&net.Dialer{}).DialContext}}
 	resp, err := client.Do(req)
 	if err != nil {

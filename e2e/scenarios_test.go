@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/token-failover/token-failover/mockllm"
+	"github.com/token-failover/token-failover/wasmhost"
 )
 
 func chatBody(model string) string {
@@ -70,8 +71,19 @@ var (
 
 func withBody(body string, chunks ...int) step { return step{body: body, chunks: chunks} }
 
+// heal is a scenario's second half: every token healthy again, a wait of
+// about three probe intervals, then n requests.
+func heal(n int) []step {
+	healthy := map[int]mockllm.Behaviour{0: {}, 1: {}, 2: {}}
+	return append([]step{{wait: 3 * time.Second, behave: healthy, body: chatBody("gpt-4o")}}, asks(n-1, ask())...)
+}
+
+// probeMetrics are the counters of a scenario about probes.
+var probeMetrics = append([]string{"token0.restorations", "token1.restorations", "token2.restorations",
+	"token0.probes_ok", "token1.probes_ok", "requests_rerouted"}, tokenMetrics...)
+
 // scenarios is the differential table: every defect class of issues 10-12
-// (and the plain behaviours around them) has a scenario here.
+// and 20 (and the plain behaviours around them) has a scenario here.
 var scenarios = []scenario{
 	{name: "spread_rewrite_and_strip_client_credentials", steps: asks(3, step{body: chatBody("gpt-4o"), headers: [][2]string{
 		{"authorization", "Bearer client-own-key"}, {"x-api-key", "client-x"}, {"openai-organization", "client-org"}, {"openai-project", "client-proj"}}}),
@@ -219,4 +231,50 @@ var scenarios = []scenario{
 		require.Equal(t, "mapped-4o", s[0].Hops[0].Model)
 		require.Equal(t, 200, s[1].Status)
 	}},
+	// Issue 20, in the deployments users write (A1) and for each defect (B).
+	{name: "B1_rewrite_leaving_its_virtual_host_is_refused_after_the_first",
+		vhost: []wasmhost.Route{{Name: "gateway-v1", Prefix: "/v1/", Cluster: "llm"}}, steps: asks(3, ask()),
+		metrics: probeMetrics, want: map[string]int64{"requests_rerouted": 1}, check: func(t *testing.T, s []outcome) {
+			require.Equal(t, 200, s[0].Status, "the first request goes where Envoy sends it: a filter cannot see the router's choice")
+			require.Len(t, s[0].Hops, 1)
+			for _, o := range s[1:] {
+				require.Equal(t, 500, o.Status, "then the route is refused with what to change")
+				require.Contains(t, o.Body, "mode: upstream")
+				require.Empty(t, o.Hops, "the operator's key goes nowhere")
+			}
+		}},
+	{name: "B2_main_listener_pool_heals", interval: 1000, behave: map[int]mockllm.Behaviour{0: {Status: 401}},
+		steps: append(asks(3, ask()), heal(3)...), metrics: probeMetrics, want: map[string]int64{"token0.restorations": 1},
+		wantProbes: []string{"token0 POST /v1/chat/completions mapped-4o"},
+		check:      func(t *testing.T, s []outcome) { require.Equal(t, 1, count(tokensOf(s[3:]), 0), "back in rotation") }},
+	{name: "B2_second_listener_pool_heals_through_an_istio_cluster", listener: "second", interval: 1000,
+		behave: map[int]mockllm.Behaviour{0: {Status: 401}}, steps: append(asks(3, ask()), heal(3)...), metrics: probeMetrics,
+		want: map[string]int64{"token0.restorations": 1}, wantProbes: []string{"token0 POST /v1/chat/completions mapped-4o"},
+		check: func(t *testing.T, s []outcome) { require.Equal(t, 1, count(tokensOf(s[3:]), 0), "back in rotation") }},
+	{name: "B5_quota_demotion_is_not_lifted_by_the_free_model_list", noMapping: true, interval: 1000,
+		behave: map[int]mockllm.Behaviour{0: {Status: 402}, 1: {Status: 401}}, steps: append(asks(3, ask()), heal(6)...),
+		metrics: probeMetrics, want: map[string]int64{"token0.restorations": 0, "token1.restorations": 1},
+		wantProbes: []string{"token1 GET /v1/models "}, check: func(t *testing.T, s []outcome) {
+			toks := tokensOf(s[3:])
+			require.Zero(t, count(toks, 0), "out of quota: nothing shows the quota is back")
+			require.Positive(t, count(toks, 1), "refused key: the model list shows it works")
+		}},
+	{name: "B6_probes_ask_with_healthCheckModel", failover: ", healthCheckModel: gpt-4o-mini", interval: 1000,
+		behave: map[int]mockllm.Behaviour{0: {Status: 401}}, steps: append(asks(3, ask()), heal(3)...), metrics: probeMetrics,
+		want: map[string]int64{"token0.restorations": 1}, wantProbes: []string{"token0 POST /v1/chat/completions mapped-mini"}},
+	{name: "B7_escaped_model_is_mapped_and_bounded_decoded", steps: []step{withBody(`{"model":"\u0067pt-4o","messages":[]}`),
+		withBody(`{"model":"` + strings.Repeat(`\u006d`, 300) + `","messages":[]}`), withBody(`{"model":"` + strings.Repeat(`\u006d`, 60) + `","messages":[]}`)},
+		metrics: tokenMetrics, check: func(t *testing.T, s []outcome) {
+			require.Equal(t, "mapped-4o", s[0].Hops[0].Model)
+			require.Equal(t, 400, s[1].Status, "300 characters once decoded")
+			require.Empty(t, s[1].Hops)
+			require.Equal(t, strings.Repeat("m", 60), s[2].Hops[0].Model, "60 characters pass, checked against the mapping")
+		}},
+	{name: "B9_client_leaving_during_a_retry_keeps_the_failure", retry: ", maxRetries: 1",
+		behave:  map[int]mockllm.Behaviour{1: {Status: 500}, 0: {Delay: time.Second}, 2: {Delay: time.Second}},
+		steps:   []step{{body: chatBody("gpt-4o"), leaveAfter: 300 * time.Millisecond, settle: 1500 * time.Millisecond}},
+		metrics: tokenMetrics, want: map[string]int64{"token1.failures_upstream": 1}, check: func(t *testing.T, s []outcome) {
+			// Round-robin starts a fresh pool at token 1; the retry takes an untried one.
+			require.Equal(t, []int{1, 0}, []int{s[0].Hops[0].Token, s[0].Hops[1].Token}, "the retry went on to another token")
+		}},
 }
