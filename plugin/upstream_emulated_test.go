@@ -48,3 +48,47 @@ provider: {type: openai, id: up, apiTokens: [`+strings.Join(threeTokens, ", ")+`
 		}
 	}
 }
+
+// TestUpstreamMode_RouterRetryIsRewrittenLikeTheFirstAttempt: Envoy's
+// router keeps one copy of the request headers for all its attempts, so a
+// retry's filter starts from the headers the attempt before rewrote for
+// the provider. Before, a retry of a rule-matched request (_match_domain_)
+// matched no rule and went out with the failed attempt's key and the
+// client's unmapped model, and a qwen retry was judged on the provider's
+// path. Now every attempt matches on the client's :authority and :path
+// (kept in the request's filter state), maps the model, and avoids the
+// tokens tried before.
+func TestUpstreamMode_RouterRetryIsRewrittenLikeTheFirstAttempt(t *testing.T) {
+	for _, tc := range []struct {
+		name, config, path, authority string
+	}{
+		{"domain rule", `_rules_:
+- _match_domain_: [gateway.local]
+  provider: {type: openai, id: up, apiTokens: [` + strings.Join(threeTokens, ", ") + `], tokenSelection: round-robin,
+    modelMapping: {m: mapped-m}, failover: {enabled: true, failureThreshold: 5, healthCheckInterval: 60000}}`,
+			"/v1/chat/completions", "api.openai.com"},
+		{"provider path", `provider: {type: qwen, id: up, apiTokens: [` + strings.Join(threeTokens, ", ") + `], tokenSelection: round-robin,
+  modelMapping: {m: mapped-m}, failover: {enabled: true, failureThreshold: 5, healthCheckInterval: 60000}}`,
+			"/compatible-mode/v1/chat/completions", "dashscope.aliyuncs.com"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newProvider(threeTokens...)
+			p.always(1, wasmhost.Status(500)) // round-robin's first pick in a fresh pool
+			h := start(t, "mode: upstream\n"+tc.config, p, func(o *wasmhost.Options) {
+				o.UpstreamFilter = true
+				o.RouterRetry = wasmhost.RouterRetry{NumRetries: 2, Resets: true, Statuses: []int{500, 502, 503}}
+			})
+			s := do(t, h.Workers()[0], wasmhost.Chat("m"))
+			require.Equal(t, 200, s.Response.Status)
+			require.Len(t, p.requests, 2, "one failed attempt, one retry")
+			require.Equal(t, 1, p.token(p.requests[0]))
+			for k, r := range p.requests {
+				require.NotEqual(t, -1, p.token(r), "attempt %d carries one of the operator's keys", k+1)
+				require.Equal(t, tc.path, r.Header(":path"), "attempt %d", k+1)
+				require.Equal(t, tc.authority, r.Header(":authority"), "attempt %d", k+1)
+				require.Contains(t, string(r.Body), `"model":"mapped-m"`, "attempt %d is mapped", k+1)
+			}
+			require.NotEqual(t, 1, p.token(p.requests[1]), "the retry uses another token")
+		})
+	}
+}

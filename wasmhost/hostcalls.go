@@ -122,6 +122,11 @@ func (vm *VM) property(path string) ([]byte, bool) {
 		if v, ok := s.props[path]; ok {
 			return []byte(v), true
 		}
+		// A name Envoy does not know is looked up as filter state
+		// "wasm.<name>" (Context::findValue): what proxy_set_property set.
+		if v, ok := s.props["wasm."+path]; ok && !strings.Contains(path, ".") {
+			return []byte(v), true
+		}
 	}
 	switch path {
 	case "plugin_name", "plugin_root_id", "plugin_vm_id":
@@ -161,6 +166,9 @@ func (h *Host) instantiateHostModules() error {
 		path := string(vm.read(u32(s[0]), u32(s[1])))
 		value := string(vm.read(u32(s[2]), u32(s[3])))
 		st.props["wasm."+path] = value // Envoy: filter state "wasm.<path>"
+		if st.requestState != nil {
+			st.requestState["wasm."+path] = value
+		}
 		if path == "clear_route_cache" && vm.h.opts.Higress {
 			st.keepRoute = value == "off"
 		}

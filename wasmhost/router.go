@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // RouterRetry is the route's retry_policy when the plugin runs as the
@@ -53,6 +54,8 @@ func resetBeforeAnswer(f Fault) bool {
 func (vm *VM) routerDo(req Request) (*Stream, error) {
 	policy := vm.h.opts.RouterRetry
 	headers := req.Headers
+	vm.requestState = map[string]string{}
+	defer func() { vm.requestState = nil }()
 	for attempt := 1; ; attempt++ {
 		r := req
 		r.Headers = headers
@@ -130,6 +133,9 @@ func (s *Stream) attemptEndsUnanswered(f Fault, last, retriedBefore bool) error 
 	}
 	if last {
 		lr := localReplyFor(f, s.vm.h.opts.EnvoyVersion)
+		if retriedBefore { // router.cc onUpstreamReset: is_retry_
+			lr.body = strings.Replace(lr.body, "before headers. ", "before headers. retried and the latest ", 1)
+		}
 		s.Response = &Response{Status: lr.status, LocalReply: true, Details: lr.details, Body: []byte(lr.body)}
 	}
 	return nil

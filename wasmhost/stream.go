@@ -80,8 +80,11 @@ type Stream struct {
 	root  uint32 // the root context the stream belongs to
 	req   Request
 	props map[string]string
-	flags uint64 // response.flags
-	local *LocalReply
+	// requestState, on a router attempt, is the request's filter state:
+	// proxy_set_property writes there too, for the attempts after.
+	requestState map[string]string
+	flags        uint64 // response.flags
+	local        *LocalReply
 	// routes is the listener's route table (nil: the request's own route
 	// and cluster stand); routeStale is set when the plugin wrote a
 	// request header since the route was picked (Envoy cleared the route
@@ -177,6 +180,12 @@ func (vm *VM) Open(req Request) (*Stream, error) {
 	vm.nextCtx++
 	s := &Stream{vm: vm, id: vm.nextCtx, root: vm.listenerRoots[req.Listener], req: req, reqHeaders: append([]Pair(nil), req.Headers...),
 		props: map[string]string{"xds.route_name": req.Route, "xds.cluster_name": req.Cluster, "source.address": req.Source}, routes: l.Routes}
+	if vm.requestState != nil { // a router attempt: the request's filter state
+		for k, v := range vm.requestState {
+			s.props[k] = v
+		}
+		s.requestState = vm.requestState
+	}
 	if vm.h.opts.UpstreamFilter {
 		s.upstreamFilter, s.routes = true, nil // routing is done: header writes move nothing
 		s.props["upstream.request_attempt_count"] = attemptCount(max(vm.attempt, 1))

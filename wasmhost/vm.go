@@ -51,8 +51,13 @@ type VM struct {
 	callResp     *callResponse
 	grpcResp     *grpcEvent
 	configOK     bool
-	// attempt is the router attempt being opened (upstream-filter mode).
-	attempt int
+	// attempt is the router attempt being opened (upstream-filter mode);
+	// requestState is the request's filter state ("wasm.*" properties)
+	// that its attempts share: an upstream filter's stream info is the
+	// downstream request's (UpstreamFilterManager::streamInfo in Envoy's
+	// upstream_request.cc), so what one attempt sets the next one reads.
+	attempt      int
+	requestState map[string]string
 }
 
 // rootState is one root context of a VM: its timer and its streams. A
