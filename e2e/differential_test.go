@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,9 @@ type hop struct {
 	BodySHA  string
 	Trailers string
 	Auth     string
+	// Internal names any header of the plugin's own (x-token-failover-*)
+	// that reached the provider: none may (issue 20 B10).
+	Internal string
 }
 
 // outcome is what a step shows.
@@ -136,12 +140,28 @@ func (sc scenario) rule(i int) string {
 	return r
 }
 
-// differentialConfig is the plugin configuration of a listener ("" the
-// main one, "second"): every scenario on it.
-func differentialConfig(listener string) string {
+// differential is one scenario table run in both hosts.
+type differential struct {
+	scenarios []scenario
+	// upstream runs the table with the plugin as the cluster's upstream
+	// filter (mode: upstream), in Envoy as the shipped envoy-upstream.yaml
+	// configures it and in the emulator with the router retrying as that
+	// file's retry_policy says.
+	upstream bool
+}
+
+// upstreamRetry is envoy-upstream.yaml's retry_policy, for the emulator.
+var upstreamRetry = wasmhost.RouterRetry{NumRetries: 2, Resets: true, Statuses: []int{401, 402, 403, 429, 500, 502, 503, 504}}
+
+// config is the plugin configuration of a listener ("" the main one,
+// "second"): every scenario on it.
+func (d differential) config(listener string) string {
 	var b strings.Builder
+	if d.upstream {
+		b.WriteString("mode: upstream\n")
+	}
 	b.WriteString("_rules_:\n")
-	for i, sc := range scenarios {
+	for i, sc := range d.scenarios {
 		if sc.listener == listener {
 			b.WriteString(sc.rule(i))
 		}
@@ -157,13 +177,17 @@ const (
 	secondListenerRoute   = "httproute/default/llm/rule/0/match/0/*"
 )
 
-// differentialRoutes is each listener's route configuration as
+// routes are each listener's route configuration as
 // e2e/testdata/envoy-differential.yaml has it, plus the scenarios' own
 // virtual hosts: the emulator routes by it, and Envoy's configuration gets
-// the same virtual hosts (scenarioHosts).
-func differentialRoutes() (main, second *wasmhost.RouteTable) {
+// the same virtual hosts (hosts). In mode upstream the emulator routes
+// nothing (the route is picked before the filter runs): nil.
+func (d differential) routes() (main, second *wasmhost.RouteTable) {
+	if d.upstream {
+		return nil, nil
+	}
 	main = &wasmhost.RouteTable{}
-	for i, sc := range scenarios {
+	for i, sc := range d.scenarios {
 		if sc.vhost != nil {
 			main.VirtualHosts = append(main.VirtualHosts, wasmhost.VirtualHost{Name: sc.id(i), Domains: []string{sc.domain(i)}, Routes: sc.vhost})
 		}
@@ -179,11 +203,11 @@ func differentialRoutes() (main, second *wasmhost.RouteTable) {
 	return main, second
 }
 
-// scenarioHosts renders the scenarios' own virtual hosts for Envoy's
-// main listener.
-func scenarioHosts() string {
+// hosts renders the scenarios' own virtual hosts for Envoy's main
+// listener.
+func (d differential) hosts() string {
 	var b strings.Builder
-	for i, sc := range scenarios {
+	for i, sc := range d.scenarios {
 		if sc.vhost == nil {
 			continue
 		}
@@ -210,6 +234,18 @@ func tokenIndex(id, token string) int {
 	return -1
 }
 
+// internalHeaders lists the plugin's own headers among a request's.
+func internalHeaders(headers [][2]string) string {
+	var out []string
+	for _, h := range headers {
+		if strings.HasPrefix(strings.ToLower(h[0]), "x-token-failover") {
+			out = append(out, strings.ToLower(h[0]))
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}
+
 func sha(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:6])
@@ -223,9 +259,21 @@ func shapeHeader(b *mockllm.Behaviour) string {
 // TestDifferential_EmulatorAndEnvoyAgree runs every scenario in both hosts.
 func TestDifferential_EmulatorAndEnvoyAgree(t *testing.T) {
 	require.GreaterOrEqual(t, len(scenarios), 25)
-	env := runEnvoy(t)
-	emu := runEmulator(t, env.version)
-	for i, sc := range scenarios {
+	differential{scenarios: scenarios}.run(t)
+}
+
+// TestDifferential_UpstreamModeAgrees runs the upstream table with the
+// plugin as the cluster's upstream filter in both hosts (issue 20 B4, B10).
+func TestDifferential_UpstreamModeAgrees(t *testing.T) {
+	differential{scenarios: upstreamScenarios, upstream: true}.run(t)
+}
+
+// run runs the table in Envoy, then in the emulator as that Envoy version,
+// and compares scenario by scenario.
+func (d differential) run(t *testing.T) {
+	env := d.runEnvoy(t)
+	emu := d.runEmulator(t, env.version)
+	for i, sc := range d.scenarios {
 		t.Run(sc.id(i)+"_"+sc.name, func(t *testing.T) {
 			for k := range sc.steps {
 				e, v := emu.steps[i][k], env.steps[i][k]

@@ -105,7 +105,7 @@ func (p probeSet) sorted() []string {
 // runEmulator runs every scenario in the emulator: one worker, both
 // listeners' configurations and routes, clusters that answer as the mock
 // plans.
-func runEmulator(t *testing.T, envoyVersion string) results {
+func (d differential) runEmulator(t *testing.T, envoyVersion string) results {
 	beh := &behaviours{m: map[string]mockllm.Behaviour{}}
 	var hops *[]hop
 	var scenarioID string
@@ -125,11 +125,13 @@ func runEmulator(t *testing.T, envoyVersion string) results {
 			return
 		}
 		*hops = append(*hops, hop{Token: tok, Method: r.Header(":method"),
-			Path: r.Header(":path"), Model: model, BodySHA: sha(body), Trailers: pairsText(r.Trailers), Auth: authShape(r.Headers)})
+			Path: r.Header(":path"), Model: model, BodySHA: sha(body), Trailers: pairsText(r.Trailers), Auth: authShape(r.Headers),
+			Internal: internalHeaders(r.Headers)})
 	}
+	var h *wasmhost.Host
 	answer := func(r *wasmhost.UpstreamRequest) wasmhost.Reply {
 		a, _ := mockllm.Plan(beh.get(upstreamToken(r.Headers)), mockllm.Request{Method: r.Header(":method"),
-			Path: r.Header(":path"), Body: r.Body, Header: func(k string) string { return r.Header(k) }})
+			Path: r.Header(":path"), Body: r.Body, Header: func(k string) string { return r.Header(k) }, Now: h.Now})
 		record(r, false)
 		return toReply(a)
 	}
@@ -138,15 +140,19 @@ func runEmulator(t *testing.T, envoyVersion string) results {
 		f := f
 		clusters[name] = func(*wasmhost.UpstreamRequest) wasmhost.Reply { return wasmhost.Reply{Fault: f} }
 	}
-	mainRoutes, secondRoutes := differentialRoutes()
-	h, err := wasmhost.New(wasmhost.Options{Config: []byte(differentialConfig("")), Routes: mainRoutes,
-		Listeners: []wasmhost.Listener{{Name: "second", Config: []byte(differentialConfig("second")), Routes: secondRoutes}},
-		Workers:   1, Clusters: clusters, EnvoyVersion: envoyVersion})
+	mainRoutes, secondRoutes := d.routes()
+	opts := wasmhost.Options{Config: []byte(d.config("")), Routes: mainRoutes, Workers: 1, Clusters: clusters, EnvoyVersion: envoyVersion}
+	if d.upstream {
+		opts.UpstreamFilter, opts.RouterRetry = true, upstreamRetry
+	} else {
+		opts.Listeners = []wasmhost.Listener{{Name: "second", Config: []byte(d.config("second")), Routes: secondRoutes}}
+	}
+	h, err := wasmhost.New(opts)
 	require.NoError(t, err)
 	defer h.Close()
 	w := h.Workers()[0]
 	out := results{metrics: map[string]int64{}}
-	for i, sc := range scenarios {
+	for i, sc := range d.scenarios {
 		scenarioID = sc.id(i)
 		probes = probeSet{}
 		beh.apply(scenarioID, sc.behave, nil)
@@ -158,10 +164,16 @@ func runEmulator(t *testing.T, envoyVersion string) results {
 			hops = &o.Hops
 			req := emulatorRequest(sc.domain(i), st)
 			req.Listener = sc.listener
-			s, err := w.Open(req)
-			require.NoError(t, err)
-			if !s.Ended() && s.Upstream != nil {
-				require.NoError(t, emulatorAnswer(h, s, st, beh, record))
+			var s *wasmhost.Stream
+			if d.upstream { // the router runs the filter per attempt and asks the cluster
+				s, err = w.Do(req)
+				require.NoError(t, err)
+			} else {
+				s, err = w.Open(req)
+				require.NoError(t, err)
+				if !s.Ended() && s.Upstream != nil {
+					require.NoError(t, emulatorAnswer(h, s, st, beh, record))
+				}
 			}
 			if st.leaveAfter > 0 && !s.Ended() {
 				require.NoError(t, h.Advance(st.leaveAfter))
@@ -244,7 +256,7 @@ func emulatorAnswer(h *wasmhost.Host, s *wasmhost.Stream, st step, beh *behaviou
 		if _, err := s.SendBody(); err != nil || s.Ended() {
 			return err
 		}
-		a, _ := mockllm.Plan(b, mockllm.Request{Method: s.Upstream.Header(":method"), Path: s.Upstream.Header(":path")})
+		a, _ := mockllm.Plan(b, mockllm.Request{Method: s.Upstream.Header(":method"), Path: s.Upstream.Header(":path"), Now: h.Now})
 		record(s.Upstream, true)
 		return s.Respond(toReply(a))
 	}
@@ -252,7 +264,7 @@ func emulatorAnswer(h *wasmhost.Host, s *wasmhost.Stream, st step, beh *behaviou
 		return err
 	}
 	u := s.Upstream
-	a, _ := mockllm.Plan(b, mockllm.Request{Method: u.Header(":method"), Path: u.Header(":path"), Body: u.Body})
+	a, _ := mockllm.Plan(b, mockllm.Request{Method: u.Header(":method"), Path: u.Header(":path"), Body: u.Body, Now: h.Now})
 	record(u, false)
 	if (st.route == "timeout" || st.route == "pertry") && a.Delay >= routeTimeout {
 		if err := h.Advance(routeTimeout); err != nil {
@@ -316,7 +328,7 @@ func authShape(headers [][2]string) string {
 
 // runEnvoy runs every scenario through real Envoy (--concurrency 1) with
 // both listeners' configurations and the mock provider.
-func runEnvoy(t *testing.T) results {
+func (d differential) runEnvoy(t *testing.T) results {
 	bin, err := envoyrun.FindBinary()
 	if err != nil {
 		if os.Getenv("REQUIRE_ENVOY") == "1" {
@@ -334,13 +346,17 @@ func runEnvoy(t *testing.T) results {
 	require.NoError(t, err)
 	second := l.Addr().String()
 	require.NoError(t, l.Close())
-	secondConfig := strings.ReplaceAll(strings.TrimRight(differentialConfig("second"), "\n"), "\n", "\n"+strings.Repeat(" ", 20))
-	e, err := envoyrun.Start(envoyrun.Options{Bin: bin, Wasm: wasm, PluginConfig: differentialConfig(""), Upstream: addr, Concurrency: 1,
+	secondConfig := strings.ReplaceAll(strings.TrimRight(d.config("second"), "\n"), "\n", "\n"+strings.Repeat(" ", 20))
+	opts := envoyrun.Options{Bin: bin, Wasm: wasm, PluginConfig: d.config(""), Upstream: addr, Concurrency: 1,
 		Template: "e2e/testdata/envoy-differential.yaml", Upstreams: map[int]string{10001: second},
 		Edit: func(cfg string) string {
 			cfg = strings.Replace(cfg, "SECOND_PLUGIN_CONFIG", secondConfig, 1)
-			return strings.Replace(cfg, "            # SCENARIO_VIRTUAL_HOSTS\n", scenarioHosts(), 1)
-		}})
+			return strings.Replace(cfg, "            # SCENARIO_VIRTUAL_HOSTS\n", d.hosts(), 1)
+		}}
+	if d.upstream { // the shipped configuration, as users start from it
+		opts.Template, opts.Upstreams, opts.Edit = "envoy-upstream.yaml", nil, nil
+	}
+	e, err := envoyrun.Start(opts)
 	defer func() {
 		if e != nil {
 			_ = e.Stop()
@@ -357,7 +373,7 @@ func runEnvoy(t *testing.T) results {
 			out.version = parts[1]
 		}
 	}
-	for i, sc := range scenarios {
+	for i, sc := range d.scenarios {
 		listen := e.Listen
 		if sc.listener == "second" {
 			listen = second
@@ -376,7 +392,8 @@ func runEnvoy(t *testing.T) results {
 					continue
 				}
 				o.Hops = append(o.Hops, hop{Token: tokenIndex(sc.id(i), r.Token), Method: r.Method, Path: r.Path, Model: r.Model,
-					BodySHA: sha(r.Body), Trailers: pairsText(headerPairs(r.Trailer)), Auth: authShape(headerPairs(r.Header))})
+					BodySHA: sha(r.Body), Trailers: pairsText(headerPairs(r.Trailer)), Auth: authShape(headerPairs(r.Header)),
+					Internal: internalHeaders(headerPairs(r.Header))})
 			}
 			steps = append(steps, o)
 		}

@@ -270,11 +270,63 @@ var scenarios = []scenario{
 			require.Empty(t, s[1].Hops)
 			require.Equal(t, strings.Repeat("m", 60), s[2].Hops[0].Model, "60 characters pass, checked against the mapping")
 		}},
+	{name: "B8_millisecond_epoch_reset_cools_until_then", behave: map[int]mockllm.Behaviour{1: {Status: 429, ResetInMs: 1500}},
+		steps: append(asks(4, ask()), step{wait: 2500 * time.Millisecond, behave: map[int]mockllm.Behaviour{1: {}}, body: chatBody("gpt-4o")},
+			ask(), ask()), metrics: tokenMetrics, check: func(t *testing.T, s []outcome) {
+			toks := tokensOf(s)
+			require.Equal(t, 1, count(toks[:4], 1), "cooling after its 429")
+			require.Positive(t, count(toks[4:], 1), "back once the 13-digit reset passed (read as seconds, it cooled for an hour)")
+		}},
 	{name: "B9_client_leaving_during_a_retry_keeps_the_failure", retry: ", maxRetries: 1",
 		behave:  map[int]mockllm.Behaviour{1: {Status: 500}, 0: {Delay: time.Second}, 2: {Delay: time.Second}},
 		steps:   []step{{body: chatBody("gpt-4o"), leaveAfter: 300 * time.Millisecond, settle: 1500 * time.Millisecond}},
 		metrics: tokenMetrics, want: map[string]int64{"token1.failures_upstream": 1}, check: func(t *testing.T, s []outcome) {
 			// Round-robin starts a fresh pool at token 1; the retry takes an untried one.
 			require.Equal(t, []int{1, 0}, []int{s[0].Hops[0].Token, s[0].Hops[1].Token}, "the retry went on to another token")
+		}},
+}
+
+// upstreamScenarios run with the plugin as the cluster's upstream filter
+// (envoy-upstream.yaml: the router retries resets and failing statuses up
+// to twice, each attempt a new filter stream).
+var upstreamScenarios = []scenario{
+	{name: "B4_reset_connection_is_charged_like_a_5xx", behave: map[int]mockllm.Behaviour{1: {Reset: true}}, steps: asks(6, ask()),
+		metrics: tokenMetrics, want: map[string]int64{"token1.demotions": 1, "token1.failures_upstream": 2}, check: func(t *testing.T, s []outcome) {
+			hits := 0
+			for _, o := range s {
+				require.Equal(t, 200, o.Status, "the router's retry hides the reset")
+				for _, h := range o.Hops {
+					if h.Token == 1 {
+						hits++
+					}
+				}
+			}
+			require.Equal(t, 2, hits, "two resets demote it (failureThreshold 2)")
+		}},
+	{name: "B10_no_internal_header_reaches_the_provider", behave: map[int]mockllm.Behaviour{1: {Status: 500}, 2: {Status: 500}},
+		steps: asks(4, ask()), metrics: tokenMetrics, check: func(t *testing.T, s []outcome) {
+			retried := false
+			for _, o := range s {
+				require.Equal(t, 200, o.Status)
+				retried = retried || len(o.Hops) > 1
+				for _, h := range o.Hops {
+					require.Empty(t, h.Internal, "a header of the plugin's reached the provider")
+				}
+			}
+			require.True(t, retried, "the router retried on another token")
+		}},
+	{name: "router_retry_is_matched_and_mapped_like_the_first", behave: map[int]mockllm.Behaviour{1: {Status: 503}},
+		steps: asks(3, ask()), metrics: tokenMetrics, check: func(t *testing.T, s []outcome) {
+			require.Len(t, s[0].Hops, 2, "round-robin's first pick fails and the router retries")
+			for _, o := range s {
+				require.Equal(t, 200, o.Status)
+				seen := map[int]bool{}
+				for _, h := range o.Hops {
+					require.NotEqual(t, -1, h.Token, "every attempt carries one of the pool's keys")
+					require.False(t, seen[h.Token], "a retry goes to a token the request has not tried")
+					seen[h.Token] = true
+					require.Equal(t, "mapped-4o", h.Model, "every attempt is mapped")
+				}
+			}
 		}},
 }

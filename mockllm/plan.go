@@ -35,6 +35,10 @@ type Behaviour struct {
 	// ResetAfter > 0 sends the headers and that many body bytes, then
 	// resets the stream.
 	ResetAfter int
+	// ResetInMs > 0 sends x-ratelimit-reset as a millisecond epoch (13
+	// digits) this many ms after the answer, read off Request.Now: how some
+	// providers say when a rate limit resets.
+	ResetInMs int
 	// FailEvery > 0 makes every FailEvery-th request with this token
 	// (probes included) a 500, the others as above: a key that fails often
 	// but never twice in a row (the HTTP server only; Plan ignores it).
@@ -68,6 +72,9 @@ type Request struct {
 	Method, Path string
 	Body         []byte
 	Header       func(string) string
+	// Now is the answer's wall clock (nil: time.Now): the emulator plays
+	// the mock on its own virtual clock.
+	Now func() time.Time
 }
 
 // ShapeHeader lets a client choose one request's answer shape (for the
@@ -104,6 +111,14 @@ func Plan(b Behaviour, r Request) (Answer, string) {
 	a.Headers = [][2]string{{"content-type", "application/json"}}
 	if b.RetryAfter > 0 {
 		a.Headers = append(a.Headers, [2]string{"retry-after", strconv.Itoa(b.RetryAfter)})
+	}
+	if b.ResetInMs > 0 {
+		now := time.Now
+		if r.Now != nil {
+			now = r.Now
+		}
+		reset := now().Add(time.Duration(b.ResetInMs) * time.Millisecond).UnixMilli()
+		a.Headers = append(a.Headers, [2]string{"x-ratelimit-reset", strconv.FormatInt(reset, 10)})
 	}
 	a.Headers = append(a.Headers, sortedPairs(b.Headers)...)
 	switch {
