@@ -46,7 +46,7 @@ func TestVariants_ConfigsParse(t *testing.T) {
 	for _, v := range vs {
 		letters += v.letter
 	}
-	require.Equal(t, "abcdefghijklmnopqrstuvwx", letters)
+	require.Equal(t, "abcdefghijklmnopqrstuvwxy", letters)
 	by := map[string]*config.Config{}
 	for _, v := range vs[3:9] { // the plugin's variants; j-n are the cost probe's
 		c, err := config.Parse([]byte(v.config))
@@ -63,6 +63,10 @@ func TestVariants_ConfigsParse(t *testing.T) {
 	r := vs[17]
 	require.Equal(t, vs[4].config, r.config, "r is e")
 	require.Contains(t, r.edit("                  vm_id: token-failover\n"), `GOGC: "off"`)
+	y := vs[24] // e's configuration with the fleet block, from envoy-fleet.yaml
+	require.Equal(t, "envoy-fleet.yaml", y.template)
+	require.True(t, y.etcd)
+	require.Empty(t, y.config, "the template's own plugin configuration")
 }
 
 func TestQuantile_Interpolates(t *testing.T) {

@@ -55,8 +55,8 @@ func main() {
 	flag.Float64Var(&s.rate, "rate", 500, "requests per second of the paced load (never exceeded)")
 	flag.IntVar(&s.conns, "conns", 8, "keep-alive connections of the paced load")
 	flag.DurationVar(&s.settle, "settle", 100*time.Millisecond, "pause before each CPU reading")
-	only := flag.String("only", "", "comma-xeparated variant letters a-x to run (a, bare Envoy, always runs); empty: a-g (h, i are ablations of e; j-q price one kind of work over the null filter, r is e without Go's collector, s is e's hostcalls alone, t e's Go work alone, u-x s less one kind of work)")
-	sections := flag.String("sections", allSections, "comma-xeparated parts of the report to produce")
+	only := flag.String("only", "", "comma-separated variant letters a-y to run (a, bare Envoy, always runs); empty: a-g (h, i are ablations of e; j-q price one kind of work over the null filter, r is e without Go's collector, s is e's hostcalls alone, t e's Go work alone, u-x s less one kind of work, y is e with the fleet tier on an idle etcd)")
+	sections := flag.String("sections", allSections, "comma-separated parts of the report to produce")
 	flag.IntVar(&s.bodyRounds, "body-rounds", 3, "rounds of the Envoy body-scaling measurement")
 	flag.IntVar(&s.satRounds, "sat-rounds", 3, "interleaved rounds of the saturation runs")
 	flag.DurationVar(&s.satDuration, "sat-duration", 5*time.Second, "load per variant per saturation round")
@@ -70,8 +70,8 @@ func main() {
 	if *only != "" {
 		s.only = set(*only)
 		for letter := range s.only {
-			if len(letter) != 1 || letter < "a" || letter > "x" {
-				fail(fmt.Errorf("-only: unknown variant %q (have a-x)", letter))
+			if len(letter) != 1 || letter < "a" || letter > "y" {
+				fail(fmt.Errorf("-only: unknown variant %q (have a-y)", letter))
 			}
 		}
 	}

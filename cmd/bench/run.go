@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/token-failover/token-failover/envoyrun"
+	"github.com/token-failover/token-failover/etcdrun"
 )
 
 // run produces every selected section into w. Warnings (failed requests,
@@ -52,9 +53,20 @@ func run(w *strings.Builder, s settings) (warnings []string, err error) {
 	}
 	defer up.close()
 	if s.sections["cpu"] || s.sections["body"] || s.sections["memory"] || s.sections["saturation"] {
+		etcd := ""
+		for _, v := range vs {
+			if v.etcd && etcd == "" { // one etcd member for the fleet variant
+				store, err := etcdrun.Start(1, "")
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w (./build.sh etcd builds it)", v.label(), err)
+				}
+				defer store.Stop()
+				etcd = store.Members[0].Client
+			}
+		}
 		fmt.Fprintf(os.Stderr, "starting %d Envoys...\n", len(vs))
 		for _, v := range vs {
-			err := v.start(bin, up.addr, s.conns)
+			err := v.start(bin, up.addr, etcd, s.conns)
 			defer v.stop()
 			if err != nil {
 				return nil, err

@@ -20,6 +20,11 @@ type variant struct {
 	wasm, config string
 	// edit, when set, changes the variant's rendered Envoy configuration.
 	edit func(string) string
+	// template is the Envoy configuration to render (default envoy.yaml);
+	// etcd marks a variant that needs a running etcd (its client address
+	// fills the template's etcd cluster, port 2379).
+	template string
+	etcd     bool
 
 	envoy  *envoyrun.Envoy
 	client *loadClient
@@ -82,6 +87,8 @@ func variants(plugin, null, probe string) ([]*variant, error) {
 		{letter: "v", name: "s without the :authority write", filter: "wasm", wasm: probe, config: "floor -authority"},
 		{letter: "w", name: "s without the body rewrite (content-length kept)", filter: "wasm", wasm: probe, config: "floor -body"},
 		{letter: "x", name: "s without the shared-data reads", filter: "wasm", wasm: probe, config: "floor -shared"},
+		{letter: "y", name: "e with the fleet (envoy-fleet.yaml, etcd up, no transition)", filter: "wasm", wasm: plugin,
+			template: "envoy-fleet.yaml", etcd: true},
 	}, nil
 }
 
@@ -95,10 +102,15 @@ func gcOff(config string) string {
 // label is "e. token-failover, envoy.yaml".
 func (v *variant) label() string { return v.letter + ". " + v.name }
 
-// start starts the variant's Envoy (--concurrency 2) and its client.
-func (v *variant) start(bin, upstream string, conns int) error {
-	e, err := envoyrun.Start(envoyrun.Options{Bin: bin, Wasm: v.wasm, Upstream: upstream, Filter: v.filter,
-		PluginConfig: v.config, Concurrency: 2, Edit: v.edit})
+// start starts the variant's Envoy (--concurrency 2) and its client;
+// etcd is the store's client address for a fleet variant.
+func (v *variant) start(bin, upstream, etcd string, conns int) error {
+	o := envoyrun.Options{Bin: bin, Wasm: v.wasm, Upstream: upstream, Filter: v.filter,
+		PluginConfig: v.config, Concurrency: 2, Edit: v.edit, Template: v.template}
+	if v.etcd {
+		o.Upstreams = map[int]string{2379: etcd}
+	}
+	e, err := envoyrun.Start(o)
 	v.envoy = e
 	if err != nil {
 		return fmt.Errorf("%s: %w", v.label(), err)
