@@ -98,3 +98,43 @@ telemetry: {accessLog: true, latency: true}
 	require.Regexp(t, `tokenfailover_state\{(tf_token="1",tf_pool="e2e"|tf_pool="e2e",tf_token="1")\} 2`, prom, "token 1's state gauge, tagged")
 	require.Regexp(t, `tokenfailover_available_tokens\{tf_pool="e2e"\} 2`, prom)
 }
+
+// TestEnvoyUpstream_AccessLogSpansTheRouterAttempts: in mode upstream each
+// router attempt is a filter stream of its own, but its filter state is the
+// request's (docs/envoy-routing.md). A request whose first attempt failed
+// on a key and whose retry succeeded on another has one access-log line
+// naming the key that served it, both attempts, and the key that failed.
+func TestEnvoyUpstream_AccessLogSpansTheRouterAttempts(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "access.log")
+	env := setupUpstreamEdit(t, upstreamConfig("telemetry: {accessLog: true}\n"), withAccessLog(logPath))
+	env.mock.Set(tokens[1], mockllm.Behaviour{Status: 500})
+	for i := 0; i < 12; i++ {
+		code, err := env.chat("gpt-4o")
+		require.NoError(t, err)
+		require.Equal(t, 200, code, "the router's retry hides the failing key")
+	}
+	fp := func(i int) string { return provider.NewToken(i, tokens[i]).String() }
+	var lines []string
+	eventually(t, 15*time.Second, "12 access-log lines", func() bool {
+		b, _ := os.ReadFile(logPath)
+		lines = strings.Split(strings.TrimSpace(string(b)), "\n")
+		return len(lines) >= 12
+	})
+	rescued := 0
+	for _, l := range lines {
+		for _, tok := range tokens {
+			require.NotContains(t, l, tok, "no key in the access log")
+		}
+		require.Contains(t, l, "pool=e2e ")
+		require.Contains(t, l, "model=mapped-model ")
+		require.Contains(t, l, "outcome=success ")
+		require.Regexp(t, `token=#[02]\([0-9a-f]{8}\) `, l, "served by a healthy key")
+		if strings.Contains(l, "failed="+fp(1)+":upstream") {
+			rescued++
+			require.Contains(t, l, "attempts=2", "both router attempts of the request")
+		} else {
+			require.Contains(t, l, "attempts=1 failed=-")
+		}
+	}
+	require.Positive(t, rescued, "key 1 failed requests the router's retry rescued (until it was demoted)")
+}

@@ -28,6 +28,13 @@ func upstreamConfig(extra string) string {
 // plugin as the cluster's upstream filter, the router retrying.
 func setupUpstream(t *testing.T, config string) *env {
 	t.Helper()
+	return setupUpstreamEdit(t, config, nil)
+}
+
+// setupUpstreamEdit is setupUpstream with edit applied to the rendered
+// Envoy configuration.
+func setupUpstreamEdit(t *testing.T, config string, edit func(string) string) *env {
+	t.Helper()
 	bin, err := envoyrun.FindBinary()
 	if err != nil {
 		if os.Getenv("REQUIRE_ENVOY") == "1" {
@@ -40,7 +47,8 @@ func setupUpstream(t *testing.T, config string) *env {
 	mock := mockllm.New()
 	addr, err := mock.Start("127.0.0.1:0")
 	require.NoError(t, err)
-	e, err := envoyrun.Start(envoyrun.Options{Bin: bin, Wasm: wasm, PluginConfig: config, Upstream: addr, Template: "envoy-upstream.yaml"})
+	e, err := envoyrun.Start(envoyrun.Options{Bin: bin, Wasm: wasm, PluginConfig: config, Upstream: addr, Template: "envoy-upstream.yaml",
+		Edit: edit})
 	t.Cleanup(func() {
 		if e != nil {
 			_ = e.Stop()

@@ -637,7 +637,7 @@ func (s *stream) upstreamAttempt(headers []abi.HeaderPair, head *provider.Head) 
 	if !s.routerRetry {
 		return false
 	}
-	v, err := r.host.GetProperty(propAttempts)
+	v, err := r.host.GetProperty(propRouterAttempts)
 	if err != nil {
 		return false // the first attempt matched no rule: nor does this one
 	}
@@ -646,6 +646,16 @@ func (s *stream) upstreamAttempt(headers []abi.HeaderPair, head *provider.Head) 
 		return false
 	}
 	head.Authority, head.Path, s.tried = authority, path, tried
+	if tel := r.cfg.Telemetry; tel != nil && tel.AccessLog {
+		// The access-log fields are the request's too: count on from the
+		// attempts before, and keep naming the keys that failed it.
+		if v, err := r.host.GetProperty("tf_attempts"); err == nil {
+			s.attempts, _ = strconv.Atoi(v)
+		}
+		if v, err := r.host.GetProperty("tf_failed"); err == nil {
+			s.failed = v
+		}
+	}
 	for i := range headers {
 		switch headers[i][0] {
 		case ":authority":
@@ -657,12 +667,13 @@ func (s *stream) upstreamAttempt(headers []abi.HeaderPair, head *provider.Head) 
 	return false
 }
 
-// propAttempts is the filter state (wasm.tf_attempts) in which a router
+// propRouterAttempts is the filter state (wasm.tf_router) in which a router
 // attempt leaves the client's :authority and :path and the tokens tried so
 // far for the attempts after it. An upstream filter's stream info is the
 // downstream request's (Envoy's UpstreamFilterManager::streamInfo), so the
 // value lives as long as the request and no client can set it.
-const propAttempts = "tf_attempts"
+// (A name of its own: telemetry's wasm.tf_* fields are for the access log.)
+const propRouterAttempts = "tf_router"
 
 // maxAttemptsNoted bounds the tokens a request's filter state lists.
 const maxAttemptsNoted = 16
@@ -685,7 +696,7 @@ func (s *stream) noteAttempt(head provider.Head) {
 		}
 		b = strconv.AppendInt(b, int64(t), 10)
 	}
-	if err := s.root.host.SetProperty(propAttempts, b); err != nil {
+	if err := s.root.host.SetProperty(propRouterAttempts, b); err != nil {
 		s.root.logf(abi.LogDebug, "pool %s: the attempt could not be noted for the router's retries: %v", s.block.pool.name, err)
 	}
 }

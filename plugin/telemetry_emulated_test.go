@@ -72,3 +72,30 @@ func TestTelemetry_OffByDefault(t *testing.T) {
 		require.False(t, strings.HasSuffix(m.Name, ".latency_ms"), m.Name)
 	}
 }
+
+// TestTelemetry_UpstreamModeAccessLogSpansTheRouterAttempts: in mode
+// upstream every router attempt is a stream of its own, but its filter
+// state is the request's; the access log names the key that served the
+// request, counts every attempt and names the key that failed one.
+func TestTelemetry_UpstreamModeAccessLogSpansTheRouterAttempts(t *testing.T) {
+	tok := func(i int) string { return tfprovider.NewToken(i, threeTokens[i]).String() }
+	p := newProvider(threeTokens...)
+	p.always(1, wasmhost.Status(500)) // round-robin's first pick in a fresh pool
+	h := start(t, `mode: upstream
+telemetry: {accessLog: true}
+provider: {type: openai, id: up, apiTokens: [`+strings.Join(threeTokens, ", ")+`], tokenSelection: round-robin,
+  modelMapping: {m: mapped-m}, failover: {enabled: true, failureThreshold: 5, healthCheckInterval: 60000}}`, p,
+		func(o *wasmhost.Options) {
+			o.UpstreamFilter = true
+			o.RouterRetry = wasmhost.RouterRetry{NumRetries: 2, Statuses: []int{500}}
+		})
+	s := do(t, h.Workers()[0], wasmhost.Chat("m"))
+	require.Equal(t, 200, s.Response.Status)
+	require.Len(t, p.requests, 2)
+	served := p.token(p.requests[1])
+	require.Equal(t, tok(served), s.Property("wasm.tf_token"))
+	require.Equal(t, "success", s.Property("wasm.tf_outcome"))
+	require.Equal(t, "2", s.Property("wasm.tf_attempts"), "both router attempts")
+	require.Equal(t, tok(1)+":upstream", s.Property("wasm.tf_failed"), "the key that failed the first attempt")
+	require.Equal(t, "mapped-m", s.Property("wasm.tf_model"))
+}
