@@ -62,7 +62,7 @@ func (s *stream) OnResponseHeaders(_ int, endOfStream bool) abi.Action {
 		s.resp.headers, _ = host.GetHeaders(abi.MapResponseHeaders)
 	}
 	if s.retry != nil && s.retry.wanted(endOfStream) && s.retry.start() {
-		return abi.ActionPause // hold the failed answer until a retry settles it
+		return abi.ActionPause // hold the failed answer until a retry releases it
 	}
 	s.retry = nil
 	if endOfStream {
@@ -74,7 +74,7 @@ func (s *stream) OnResponseHeaders(_ int, endOfStream bool) abi.Action {
 // OnResponseBody keeps the start of an error answer's body, swaps in a
 // retry's answer, and judges the answer at its end.
 func (s *stream) OnResponseBody(size int, endOfStream bool) abi.Action {
-	if s.retry != nil && s.retry.settled {
+	if s.retry != nil && s.retry.replaced {
 		return s.retry.replaceBody(size, endOfStream)
 	}
 	if s.block == nil || s.resp.judged || !s.resp.started {
@@ -93,7 +93,7 @@ func (s *stream) OnResponseBody(size int, endOfStream bool) abi.Action {
 
 // OnResponseTrailers ends the answer.
 func (s *stream) OnResponseTrailers(int) abi.Action {
-	if s.retry != nil && s.retry.settled {
+	if s.retry != nil && s.retry.replaced {
 		return s.retry.replaceTrailers()
 	}
 	if s.block != nil && s.resp.started && !s.resp.judged {

@@ -36,11 +36,11 @@ type retry struct {
 	sentAt   int64
 	timeout  int64
 	inflight bool
-	// settled is set once a retry's answer replaced the held headers: the
+	// replaced is set once a retry's answer replaced the held headers: the
 	// held body and trailers are swapped for answer's when Envoy hands them
 	// to the filter.
-	settled bool
-	answer  *callAnswer
+	replaced bool
+	answer   *callAnswer
 }
 
 // callAnswer is a retry's answer as it will reach the client.
@@ -216,7 +216,7 @@ func (rt *retry) onAnswer(numHeaders, bodySize int) {
 	if timedOut {
 		r.logf(abi.LogDebug, "pool %s: retry on token %s timed out; the original answer goes to the client",
 			s.block.pool.name, s.block.pool.tokens[rt.token])
-		rt.settle(nil, nil)
+		rt.release(nil, nil)
 		return
 	}
 	s.onRoot = true // the retry's answer: hostcalls act on the root context
@@ -230,15 +230,15 @@ func (rt *retry) onAnswer(numHeaders, bodySize int) {
 		return
 	}
 	if numHeaders == 0 {
-		rt.settle(nil, nil) // nothing better to give than the original failure
+		rt.release(nil, nil) // nothing better to give than the original failure
 		return
 	}
-	rt.settle(headers, &answer)
+	rt.release(headers, &answer)
 }
 
-// settle resumes the held answer, replacing its headers with a retry's
+// release resumes the held answer, replacing its headers with a retry's
 // answer when there is one.
-func (rt *retry) settle(headers []abi.HeaderPair, answer *callAnswer) {
+func (rt *retry) release(headers []abi.HeaderPair, answer *callAnswer) {
 	s := rt.s
 	host := s.root.host
 	if s.done {
@@ -258,11 +258,11 @@ func (rt *retry) settle(headers []abi.HeaderPair, answer *callAnswer) {
 		}
 		kept = append(kept, abi.HeaderPair{"content-length", strconv.Itoa(len(answer.body))})
 		if err := host.SetHeaders(abi.MapResponseHeaders, kept); err == nil {
-			rt.settled, rt.answer = true, answer
+			rt.replaced, rt.answer = true, answer
 		}
 	}
 	rt.body, rt.headers = nil, nil
-	if !rt.settled {
+	if !rt.replaced {
 		s.retry = nil
 	}
 	_ = host.ContinueStream(abi.StreamResponse)

@@ -38,7 +38,8 @@ type VM struct {
 	// secret is a per-process secret that every VM shares through shared
 	// data (secretCas is its cas): it keys the sticky-selection hash (so a
 	// client cannot choose its token by choosing its session id) and signs
-	// the headers an upstream-mode filter leaves for the next attempt.
+	// the mark on the plugin's own probes, which an upstream-mode filter
+	// lets through with their token.
 	secret    [32]byte
 	secretCas uint32
 }
