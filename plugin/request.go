@@ -220,6 +220,9 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 // auth header, as Higress does.
 func (s *stream) passClientAuth(headers []abi.HeaderPair, head provider.Head, endOfStream bool, contentType, encoding string, hasContentLength bool) abi.Action {
 	host, cfg := s.root.host, s.block.cfg
+	if s.root.cfg.Upstream {
+		s.noteAttempt(head) // a router retry matches and maps like this attempt
+	}
 	sent := s.block.target(head)
 	if key := clientKey(headers, cfg.ClientKeyHeaders); key != "" {
 		for _, a := range cfg.Provider.Auth(sent, key) {

@@ -78,13 +78,17 @@ const propRouterAttempts = "tf_router"
 // maxAttemptsNoted bounds the tokens a request's filter state lists.
 const maxAttemptsNoted = 16
 
-// noteAttempt records this attempt's token (and, on the first, the
-// client's :authority and :path) for the router's next attempt.
+// noteAttempt records the client's :authority and :path, and the tokens
+// tried with this attempt's (none when the client's own key is passed),
+// for the router's next attempt.
 func (s *stream) noteAttempt(head provider.Head) {
 	if s.probe {
 		return
 	}
-	tried := append(s.tried[:len(s.tried):len(s.tried)], s.token)
+	tried := s.tried[:len(s.tried):len(s.tried)]
+	if s.token >= 0 {
+		tried = append(tried, s.token)
+	}
 	if len(tried) > maxAttemptsNoted {
 		tried = tried[len(tried)-maxAttemptsNoted:]
 	}
@@ -96,8 +100,8 @@ func (s *stream) noteAttempt(head provider.Head) {
 		}
 		b = strconv.AppendInt(b, int64(t), 10)
 	}
-	if err := s.root.host.SetProperty(propRouterAttempts, b); err != nil {
-		s.root.logf(abi.LogDebug, "pool %s: the attempt could not be noted for the router's retries: %v", s.block.pool.name, err)
+	if err := s.root.host.SetProperty(propRouterAttempts, b); err != nil && s.root.vm.debug {
+		s.root.logf(abi.LogDebug, "the attempt could not be noted for the router's retries: %v", err)
 	}
 }
 

@@ -92,3 +92,34 @@ func TestUpstreamMode_RouterRetryIsRewrittenLikeTheFirstAttempt(t *testing.T) {
 		})
 	}
 }
+
+// TestUpstreamMode_RouterRetryOfAClientKeyRequestIsMapped: a block without
+// apiTokens passes the client's own key; a router retry of its request must
+// still match the rule and be mapped (before, it matched no rule on the
+// rewritten headers and the client's model went to the provider unmapped).
+func TestUpstreamMode_RouterRetryOfAClientKeyRequestIsMapped(t *testing.T) {
+	var got []*wasmhost.UpstreamRequest
+	cluster := func(r *wasmhost.UpstreamRequest) wasmhost.Reply {
+		got = append(got, r)
+		if len(got) == 1 {
+			return wasmhost.Status(500)
+		}
+		return wasmhost.OK()
+	}
+	h, err := wasmhost.New(wasmhost.Options{Config: []byte(`mode: upstream
+_rules_:
+- _match_domain_: [gateway.local]
+  provider: {type: vllm, vllmServerHost: vllm.internal, modelMapping: {"*": served}}`),
+		Workers: 1, SkipCanary: true, Clusters: map[string]wasmhost.Cluster{"llm": cluster},
+		UpstreamFilter: true, RouterRetry: wasmhost.RouterRetry{NumRetries: 1, Statuses: []int{500}}})
+	require.NoError(t, err)
+	defer h.Close()
+	s := do(t, h.Workers()[0], wasmhost.Chat("m"))
+	require.Equal(t, 200, s.Response.Status)
+	require.Len(t, got, 2, "one failed attempt, one retry")
+	for k, r := range got {
+		require.Equal(t, "vllm.internal", r.Header(":authority"), "attempt %d", k+1)
+		require.Equal(t, "Bearer client-own-key", r.Header("authorization"), "attempt %d", k+1)
+		require.Contains(t, string(r.Body), `"model":"served"`, "attempt %d is mapped", k+1)
+	}
+}
