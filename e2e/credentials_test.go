@@ -101,22 +101,18 @@ func TestEnvoy_VertexServiceAccountKeyIsExchangedHeldAndFailedOver(t *testing.T)
 		"private_key": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))})
 	require.NoError(t, err)
 	g := &googleMock{pub: &key.PublicKey, issued: map[string]bool{}, revoked: true}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := &http.Server{Handler: g}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	addr := serve(t, g)
 	config, err := json.Marshal(map[string]any{"provider": map[string]any{"type": "vertex", "id": "e2e", "protocol": "original",
 		"vertexAuthKey": string(sa), "vertexRegion": "us-central1", "vertexProjectId": "test-project-id",
 		"vertexAuthServiceName": "oauth", "failover": map[string]any{"enabled": true, "healthCheckInterval": 1000}}})
 	require.NoError(t, err)
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	_, port, _ := net.SplitHostPort(addr)
 	oauth := func(cfg string) string { // the token endpoint's cluster, beside llm
 		return strings.Replace(cfg, "  clusters:\n", "  clusters:\n  - name: oauth\n    type: STATIC\n    connect_timeout: 2s\n"+
 			"    load_assignment:\n      cluster_name: oauth\n      endpoints:\n      - lb_endpoints:\n        - endpoint:\n"+
 			"            address:\n              socket_address: {address: 127.0.0.1, port_value: "+port+"}\n", 1)
 	}
-	env := withUpstream(t, bin, wasm, string(config), ln, oauth)
+	env := withUpstream(t, bin, wasm, string(config), addr, oauth)
 	e := env.envoy
 
 	code, err := env.chat("gemini-2.0-flash")
@@ -155,19 +151,11 @@ func TestEnvoy_VertexServiceAccountKeyIsExchangedHeldAndFailedOver(t *testing.T)
 }
 
 // withUpstream starts a real Envoy with the shipped envoy.yaml (edited by
-// edit), the plugin configuration and the llm cluster on ln, and an env
-// for it; Envoy's log is printed when the test fails.
-func withUpstream(t *testing.T, bin, wasm, config string, ln net.Listener, edit func(string) string) *env {
+// edit), the plugin configuration and the llm cluster on upstream, and an
+// env for it; Envoy's log is printed when the test fails.
+func withUpstream(t *testing.T, bin, wasm, config, upstream string, edit func(string) string) *env {
 	t.Helper()
-	e, err := envoyrun.Start(envoyrun.Options{Bin: bin, Wasm: wasm, PluginConfig: config, Upstream: ln.Addr().String(), Edit: edit})
-	t.Cleanup(func() {
-		if e != nil {
-			_ = e.Stop()
-			if t.Failed() {
-				t.Logf("Envoy log (%s):\n%s", e.LogPath, e.Tail(150))
-			}
-		}
-	})
+	e, err := startEnv(t, envoyrun.Options{Bin: bin, Wasm: wasm, PluginConfig: config, Upstream: upstream, Edit: edit})
 	require.NoError(t, err)
-	return &env{envoy: e, c: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
+	return e
 }

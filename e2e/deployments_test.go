@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -254,10 +253,7 @@ func TestEnvoyListeners_EveryConfigurationHeals(t *testing.T) {
 	first := "provider: {type: claude, id: cl, apiTokens: [" + strings.Join(claude, ", ") + "], " + failover + "}"
 	second := "provider: {type: azure, id: az, apiTokens: [" + strings.Join(azure, ", ") + "], " +
 		`azureServiceUrl: "https://res.openai.azure.com/openai/deployments/dep/chat/completions?api-version=2024-06-01", ` + failover + "}"
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	secondAddr := l.Addr().String()
-	require.NoError(t, l.Close())
+	secondAddr := freeAddr(t)
 	wasm, err := wasmhost.ModulePath()
 	require.NoError(t, err)
 	d := deploy(t, "e2e/testdata/envoy-two-listeners.yaml", wasm, first, map[string]int{"llm": 18080}, func(o *envoyrun.Options) {

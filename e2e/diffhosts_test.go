@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -329,25 +328,9 @@ func authShape(headers [][2]string) string {
 // runEnvoy runs every scenario through real Envoy (--concurrency 1) with
 // both listeners' configurations and the mock provider.
 func (d differential) runEnvoy(t *testing.T) results {
-	bin, err := envoyrun.FindBinary()
-	if err != nil {
-		if os.Getenv("REQUIRE_ENVOY") == "1" {
-			t.Fatalf("REQUIRE_ENVOY=1 but Envoy is missing: %v", err)
-		}
-		t.Skipf("Envoy not installed (%v); ./build.sh e2e installs it", err)
-	}
-	wasm, err := wasmhost.ModulePath()
-	require.NoError(t, err)
-	mock := mockllm.New()
-	addr, err := mock.Start("127.0.0.1:0")
-	require.NoError(t, err)
-	defer mock.Close()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	second := l.Addr().String()
-	require.NoError(t, l.Close())
+	second := freeAddr(t) // the second listener's port
 	secondConfig := strings.ReplaceAll(strings.TrimRight(d.config("second"), "\n"), "\n", "\n"+strings.Repeat(" ", 20))
-	opts := envoyrun.Options{Bin: bin, Wasm: wasm, PluginConfig: d.config(""), Upstream: addr, Concurrency: 1,
+	opts := envoyrun.Options{Bin: envoyBinary(t), PluginConfig: d.config(""), Concurrency: 1,
 		Template: "e2e/testdata/envoy-differential.yaml", Upstreams: map[int]string{10001: second},
 		Edit: func(cfg string) string {
 			cfg = strings.Replace(cfg, "SECOND_PLUGIN_CONFIG", secondConfig, 1)
@@ -356,19 +339,12 @@ func (d differential) runEnvoy(t *testing.T) results {
 	if d.upstream { // the shipped configuration, as users start from it
 		opts.Template, opts.Upstreams, opts.Edit = "envoy-upstream.yaml", nil, nil
 	}
-	e, err := envoyrun.Start(opts)
-	defer func() {
-		if e != nil {
-			_ = e.Stop()
-			if t.Failed() {
-				t.Logf("Envoy log (%s):\n%s", e.LogPath, e.Tail(100))
-			}
-		}
-	}()
+	started, err := startEnv(t, opts)
 	require.NoError(t, err)
+	e, mock := started.envoy, started.mock
 	beh := &behaviours{m: map[string]mockllm.Behaviour{}}
 	out := results{metrics: map[string]int64{}}
-	if v, err := envoyrun.Version(bin); err == nil {
+	if v, err := envoyrun.Version(opts.Bin); err == nil {
 		if parts := strings.Split(v, "/"); len(parts) > 1 {
 			out.version = parts[1]
 		}

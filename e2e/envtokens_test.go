@@ -9,8 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/token-failover/token-failover/envoyrun"
-	"github.com/token-failover/token-failover/mockllm"
-	"github.com/token-failover/token-failover/wasmhost"
 )
 
 // hostEnvKeys passes Envoy's variables to the VM: the shipped envoy.yaml's
@@ -31,9 +29,6 @@ func hostEnvKeys(names ...string) func(string) string {
 // and log show only the variables' names; a variable Envoy lacks refuses
 // the configuration naming it.
 func TestEnvoy_TokenFromHostEnv(t *testing.T) {
-	bin := envoyBinary(t)
-	wasm, err := wasmhost.ModulePath()
-	require.NoError(t, err)
 	keys := []string{"sk-hostenv-5e1f0a9b3c7d2e84", "sk-hostenv-a07c4d2e9f1b6358"}
 	// Envoy inherits the test process's environment (envoyrun starts it with
 	// exec.Command and no Env of its own). The second ends in a newline, as a
@@ -41,21 +36,7 @@ func TestEnvoy_TokenFromHostEnv(t *testing.T) {
 	t.Setenv("TF_E2E_OPENAI_KEY_1", keys[0])
 	t.Setenv("TF_E2E_OPENAI_KEY_2", keys[1]+"\n")
 	start := func(t *testing.T, config string, edit func(string) string) (*env, error) {
-		mock := mockllm.New()
-		addr, err := mock.Start("127.0.0.1:0")
-		require.NoError(t, err)
-		e, err := envoyrun.Start(envoyrun.Options{Bin: bin, Wasm: wasm, PluginConfig: config, Upstream: addr, Edit: edit})
-		t.Cleanup(func() {
-			if e != nil {
-				_ = e.Stop()
-				if t.Failed() {
-					t.Logf("Envoy log (%s):\n%s", e.LogPath, e.Tail(120))
-				}
-			}
-			_ = mock.Close()
-		})
-		return &env{mock: mock, envoy: e, c: &http.Client{Timeout: 20 * time.Second,
-			Transport: &http.Transport{DisableKeepAlives: true}}}, err
+		return startEnv(t, envoyrun.Options{PluginConfig: config, Edit: edit})
 	}
 
 	t.Run("keys reach the provider and stay out of config_dump", func(t *testing.T) {

@@ -6,6 +6,7 @@ package e2e
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -47,9 +48,19 @@ type env struct {
 // failure the test's log gets Envoy's log.
 func setup(t *testing.T, config string) *env { t.Helper(); return setupEdit(t, config, nil) }
 
-// setupEdit is setup with edit applied to the rendered Envoy configuration
+// setupEdit starts the mock and Envoy with the shipped envoy.yaml, the
+// plugin configuration and edit applied to the rendered Envoy configuration
 // last (envoyrun.Options.Edit; nil keeps it).
 func setupEdit(t *testing.T, config string, edit func(string) string) *env {
+	t.Helper()
+	e, err := startEnv(t, envoyrun.Options{PluginConfig: config, Edit: edit})
+	require.NoError(t, err)
+	return e
+}
+
+// envoyBinary returns the Envoy to run, skipping (or failing under
+// REQUIRE_ENVOY=1) when there is none.
+func envoyBinary(t *testing.T) string {
 	t.Helper()
 	bin, err := envoyrun.FindBinary()
 	if err != nil {
@@ -58,12 +69,33 @@ func setupEdit(t *testing.T, config string, edit func(string) string) *env {
 		}
 		t.Skipf("Envoy not installed (%v); ./build.sh e2e installs it", err)
 	}
-	wasm, err := wasmhost.ModulePath()
-	require.NoError(t, err)
-	mock := mockllm.New()
-	addr, err := mock.Start("127.0.0.1:0")
-	require.NoError(t, err)
-	e, err := envoyrun.Start(envoyrun.Options{Bin: bin, Wasm: wasm, PluginConfig: config, Upstream: addr, Edit: edit})
+	return bin
+}
+
+// startEnv starts Envoy with o, filling in what o leaves empty: the Envoy
+// binary (envoyBinary), the plugin module, and a mock provider as the
+// upstream (env.mock; nil when o names an upstream of its own). Envoy and
+// the mock stop when the test ends, with Envoy's log printed if it failed.
+// The error is Envoy's start: a test of a refused configuration wants it.
+func startEnv(t *testing.T, o envoyrun.Options) (*env, error) {
+	t.Helper()
+	if o.Bin == "" {
+		o.Bin = envoyBinary(t)
+	}
+	if o.Wasm == "" {
+		wasm, err := wasmhost.ModulePath()
+		require.NoError(t, err)
+		o.Wasm = wasm
+	}
+	out := &env{c: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
+	if o.Upstream == "" {
+		out.mock = mockllm.New()
+		addr, err := out.mock.Start("127.0.0.1:0")
+		require.NoError(t, err)
+		o.Upstream = addr
+	}
+	e, err := envoyrun.Start(o)
+	out.envoy = e
 	t.Cleanup(func() {
 		if e != nil {
 			_ = e.Stop()
@@ -71,11 +103,33 @@ func setupEdit(t *testing.T, config string, edit func(string) string) *env {
 				t.Logf("Envoy log (%s):\n%s", e.LogPath, e.Tail(200))
 			}
 		}
-		_ = mock.Close()
+		if out.mock != nil {
+			_ = out.mock.Close()
+		}
 	})
+	return out, err
+}
+
+// freeAddr is a local address nothing listens on (a port just released):
+// a dead upstream, or a listener port for a template's placeholder.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	return &env{mock: mock, envoy: e, c: &http.Client{Timeout: 20 * time.Second,
-		Transport: &http.Transport{DisableKeepAlives: true}}}
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+// serve runs h on a local port until the test ends and returns its address.
+func serve(t *testing.T, h http.Handler) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: h}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return l.Addr().String()
 }
 
 // chat sends one chat completion through Envoy and returns its status.

@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -22,20 +20,6 @@ type deployment struct {
 	envoy *envoyrun.Envoy
 	mocks map[string]*mockllm.Server
 	c     *http.Client
-}
-
-// envoyBinary returns the Envoy to run, skipping (or failing under
-// REQUIRE_ENVOY=1) when there is none.
-func envoyBinary(t *testing.T) string {
-	t.Helper()
-	bin, err := envoyrun.FindBinary()
-	if err != nil {
-		if os.Getenv("REQUIRE_ENVOY") == "1" {
-			t.Fatalf("REQUIRE_ENVOY=1 but Envoy is missing: %v", err)
-		}
-		t.Skipf("Envoy not installed (%v); ./build.sh e2e installs it", err)
-	}
-	return bin
 }
 
 // deploy starts a mock for each cluster (keyed by the placeholder port the
@@ -179,21 +163,9 @@ func TestEnvoy_HeaderWriteReroutes(t *testing.T) {
 func TestEnvoyUpstream_AttemptsAsTheEmulatorPlays(t *testing.T) {
 	wasm, err := wasmhost.TestModule("trace")
 	require.NoError(t, err)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	env, err := startEnv(t, envoyrun.Options{Wasm: wasm, Upstream: freeAddr(t), Template: "envoy-upstream.yaml", Concurrency: 1})
 	require.NoError(t, err)
-	dead := l.Addr().String()
-	require.NoError(t, l.Close())
-	e, err := envoyrun.Start(envoyrun.Options{Bin: envoyBinary(t), Wasm: wasm, Upstream: dead, Template: "envoy-upstream.yaml",
-		Concurrency: 1})
-	t.Cleanup(func() {
-		if e != nil {
-			_ = e.Stop()
-			if t.Failed() {
-				t.Logf("Envoy log:\n%s", e.Tail(80))
-			}
-		}
-	})
-	require.NoError(t, err)
+	e := env.envoy
 	d := &deployment{envoy: e, c: &http.Client{Timeout: 20 * time.Second}}
 	status, _ := d.send(t, "llm", "/v1/chat/completions")
 	require.Equal(t, 503, status)

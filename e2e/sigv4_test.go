@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -71,11 +70,7 @@ func TestEnvoy_BedrockKeyPairSignsTheWholeBody(t *testing.T) {
 	key, err := credential.NewAWSKey(ak, sk, "")
 	require.NoError(t, err)
 	mock := &bedrockMock{key: key}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := &http.Server{Handler: mock}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	addr := serve(t, mock)
 	config := `provider:
   type: bedrock
   id: e2e
@@ -89,7 +84,7 @@ func TestEnvoy_BedrockKeyPairSignsTheWholeBody(t *testing.T) {
 		return strings.Replace(cfg, "                failure_policy: FAIL_RELOAD\n",
 			"                failure_policy: FAIL_RELOAD\n                allow_on_headers_stop_iteration: true\n", 1)
 	}
-	env := withUpstream(t, bin, wasm, config, ln, hold)
+	env := withUpstream(t, bin, wasm, config, addr, hold)
 	e, c := env.envoy, env.c
 	send := func(method, path string, body []byte) int {
 		t.Helper()

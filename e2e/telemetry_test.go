@@ -50,6 +50,35 @@ func withAccessLog(path string) func(string) string {
 	}
 }
 
+// servedLines sends 12 chat completions, each answered 200 (hidden is
+// what hides the failing key), and returns the access-log lines once all
+// are written, each checked for what every served request's line shows:
+// no key, the pool, the mapped model, success, a healthy key (#0 or #2).
+func servedLines(t *testing.T, env *env, logPath, hidden string) []string {
+	t.Helper()
+	for i := 0; i < 12; i++ {
+		code, err := env.chat("gpt-4o")
+		require.NoError(t, err)
+		require.Equal(t, 200, code, hidden)
+	}
+	var lines []string
+	eventually(t, 15*time.Second, "12 access-log lines", func() bool {
+		b, _ := os.ReadFile(logPath)
+		lines = strings.Split(strings.TrimSpace(string(b)), "\n")
+		return len(lines) >= 12
+	})
+	for _, l := range lines {
+		for _, tok := range tokens {
+			require.NotContains(t, l, tok, "no key in the access log")
+		}
+		require.Contains(t, l, "pool=e2e ")
+		require.Contains(t, l, "model=mapped-model ")
+		require.Contains(t, l, "outcome=success ")
+		require.Regexp(t, `token=#[02]\([0-9a-f]{8}\) `, l, "served by a healthy key")
+	}
+	return lines
+}
+
 // TestEnvoy_AccessLogNamesTheKey runs real Envoy with telemetry.accessLog
 // and the shipped access-log format: every line names the pool, the token
 // (index and fingerprint) and the mapped model; a request whose first key
@@ -63,28 +92,10 @@ telemetry: {accessLog: true, latency: true}
 `), withAccessLog(logPath))
 	e, mock := env.envoy, env.mock
 	mock.Set(tokens[1], mockllm.Behaviour{Status: 401})
-	for i := 0; i < 12; i++ {
-		code, err := env.chat("gpt-4o")
-		require.NoError(t, err)
-		require.Equal(t, 200, code, "a retry hides the failing key")
-	}
 	fp := func(i int) string { return provider.NewToken(i, tokens[i]).String() }
-	var lines []string
-	eventually(t, 15*time.Second, "12 access-log lines", func() bool {
-		b, _ := os.ReadFile(logPath)
-		lines = strings.Split(strings.TrimSpace(string(b)), "\n")
-		return len(lines) >= 12
-	})
 	rescued := 0
-	for _, l := range lines {
-		for _, tok := range tokens {
-			require.NotContains(t, l, tok, "no key in the access log")
-		}
+	for _, l := range servedLines(t, env, logPath, "a retry hides the failing key") {
 		require.Contains(t, l, " 200 ")
-		require.Contains(t, l, "pool=e2e ")
-		require.Contains(t, l, "model=mapped-model ")
-		require.Contains(t, l, "outcome=success ")
-		require.Regexp(t, `token=#[02]\([0-9a-f]{8}\) `, l, "served by a healthy key")
 		if strings.Contains(l, "failed="+fp(1)+":auth") {
 			rescued++
 			require.Contains(t, l, "attempts=2")
@@ -108,27 +119,9 @@ func TestEnvoyUpstream_AccessLogSpansTheRouterAttempts(t *testing.T) {
 	logPath := filepath.Join(t.TempDir(), "access.log")
 	env := setupUpstreamEdit(t, upstreamConfig("telemetry: {accessLog: true}\n"), withAccessLog(logPath))
 	env.mock.Set(tokens[1], mockllm.Behaviour{Status: 500})
-	for i := 0; i < 12; i++ {
-		code, err := env.chat("gpt-4o")
-		require.NoError(t, err)
-		require.Equal(t, 200, code, "the router's retry hides the failing key")
-	}
 	fp := func(i int) string { return provider.NewToken(i, tokens[i]).String() }
-	var lines []string
-	eventually(t, 15*time.Second, "12 access-log lines", func() bool {
-		b, _ := os.ReadFile(logPath)
-		lines = strings.Split(strings.TrimSpace(string(b)), "\n")
-		return len(lines) >= 12
-	})
 	rescued := 0
-	for _, l := range lines {
-		for _, tok := range tokens {
-			require.NotContains(t, l, tok, "no key in the access log")
-		}
-		require.Contains(t, l, "pool=e2e ")
-		require.Contains(t, l, "model=mapped-model ")
-		require.Contains(t, l, "outcome=success ")
-		require.Regexp(t, `token=#[02]\([0-9a-f]{8}\) `, l, "served by a healthy key")
+	for _, l := range servedLines(t, env, logPath, "the router's retry hides the failing key") {
 		if strings.Contains(l, "failed="+fp(1)+":upstream") {
 			rescued++
 			require.Contains(t, l, "attempts=2", "both router attempts of the request")

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/token-failover/token-failover/envoyrun"
 	"github.com/token-failover/token-failover/mockllm"
-	"github.com/token-failover/token-failover/wasmhost"
 )
 
 // upstreamConfig is envoy-upstream.yaml's plugin config with the e2e tokens.
@@ -35,31 +33,10 @@ func setupUpstream(t *testing.T, config string) *env {
 // Envoy configuration.
 func setupUpstreamEdit(t *testing.T, config string, edit func(string) string) *env {
 	t.Helper()
-	bin, err := envoyrun.FindBinary()
-	if err != nil {
-		if os.Getenv("REQUIRE_ENVOY") == "1" {
-			t.Fatalf("REQUIRE_ENVOY=1 but Envoy is missing: %v", err)
-		}
-		t.Skipf("Envoy not installed (%v)", err)
-	}
-	wasm, err := wasmhost.ModulePath()
+	e, err := startEnv(t, envoyrun.Options{PluginConfig: config, Template: "envoy-upstream.yaml", Edit: edit})
 	require.NoError(t, err)
-	mock := mockllm.New()
-	addr, err := mock.Start("127.0.0.1:0")
-	require.NoError(t, err)
-	e, err := envoyrun.Start(envoyrun.Options{Bin: bin, Wasm: wasm, PluginConfig: config, Upstream: addr, Template: "envoy-upstream.yaml",
-		Edit: edit})
-	t.Cleanup(func() {
-		if e != nil {
-			_ = e.Stop()
-			if t.Failed() {
-				t.Logf("Envoy log (%s):\n%s", e.LogPath, e.Tail(100))
-			}
-		}
-		_ = mock.Close()
-	})
-	require.NoError(t, err)
-	return &env{mock: mock, envoy: e, c: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}
+	e.c = &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	return e
 }
 
 // attempts groups the mock's live (non-probe) records by request id.

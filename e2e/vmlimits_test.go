@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -11,34 +10,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/token-failover/token-failover/envoyrun"
-	"github.com/token-failover/token-failover/mockllm"
 	"github.com/token-failover/token-failover/wasmhost"
 )
 
 // deepEnvoy starts Envoy with the deepstack module in the plugin's place
 // (envoy.yaml, failure_policy included) and one worker.
 func deepEnvoy(t *testing.T) *envoyrun.Envoy {
-	bin, err := envoyrun.FindBinary()
-	if err != nil {
-		if os.Getenv("REQUIRE_ENVOY") == "1" {
-			t.Fatalf("REQUIRE_ENVOY=1 but Envoy is missing: %v", err)
-		}
-		t.Skipf("Envoy not installed (%v)", err)
-	}
 	wasm, err := wasmhost.TestModule("deepstack")
 	require.NoError(t, err)
-	mock := mockllm.New()
-	addr, err := mock.Start("127.0.0.1:0")
+	env, err := startEnv(t, envoyrun.Options{Wasm: wasm, Concurrency: 1})
 	require.NoError(t, err)
-	e, err := envoyrun.Start(envoyrun.Options{Bin: bin, Wasm: wasm, Upstream: addr, Concurrency: 1})
-	t.Cleanup(func() {
-		if e != nil {
-			_ = e.Stop()
-		}
-		_ = mock.Close()
-	})
-	require.NoError(t, err)
-	return e
+	return env.envoy
 }
 
 // deepestInEmulator is the deepest x-depth deepstack runs in the emulator
