@@ -147,13 +147,18 @@ func checkBody(t *testing.T, body []byte, seed uint64) {
 	require.Equal(t, want, whole.Members)
 }
 
+// TestScanner_AgreesWithEncodingJSON compares the scanner with
+// encoding/json on every case encoding/json accepts (the others have no
+// reference answer; their own tests say what the scanner does with them).
 func TestScanner_AgreesWithEncodingJSON(t *testing.T) {
+	compared := 0
 	for _, tc := range scanCases() {
+		body := []byte(tc.body)
+		if !json.Valid(body) {
+			continue
+		}
+		compared++
 		t.Run(tc.name, func(t *testing.T) {
-			body := []byte(tc.body)
-			if !json.Valid(body) {
-				t.Skip("encoding/json rejects it")
-			}
 			want, isObject := jsonModels(t, body)
 			got := scanChunks(t, [][]byte{body})
 			if !isObject {
@@ -164,4 +169,5 @@ func TestScanner_AgreesWithEncodingJSON(t *testing.T) {
 			require.Equal(t, want, got.Members)
 		})
 	}
+	require.Greater(t, compared, len(scanCases())/2, "most cases are valid JSON")
 }

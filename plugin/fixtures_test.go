@@ -18,10 +18,7 @@ import (
 
 // fixture is a golden provider case under testdata/providers.
 type fixture struct {
-	Config string `json:"config"`
-	// Pending names a plugin change the fixture waits for; it is skipped
-	// until the field is deleted.
-	Pending string `json:"pending"`
+	Config  string `json:"config"`
 	Request struct {
 		Method  string      `json:"method"`
 		Path    string      `json:"path"`
@@ -83,9 +80,6 @@ func (fx fixture) check(t *testing.T, headers []abi.HeaderPair, body []byte) {
 func TestProviderFixtures_Native(t *testing.T) {
 	for name, fx := range loadFixtures(t) {
 		t.Run(name, func(t *testing.T) {
-			if fx.Pending != "" {
-				t.Skip(fx.Pending)
-			}
 			host := &abitest.FakeHost{Config: []byte(fx.Config), RequestHeaders: fx.headers(),
 				RequestBody: []byte(fx.Request.Body), Properties: map[string]string{"xds.cluster_name": "llm"}}
 			d := abi.NewDispatcher(host, plugin.NewVM(host))
@@ -107,9 +101,6 @@ func TestProviderFixtures_Native(t *testing.T) {
 func TestProviderFixtures_Wasm(t *testing.T) {
 	for name, fx := range loadFixtures(t) {
 		t.Run(name, func(t *testing.T) {
-			if fx.Pending != "" {
-				t.Skip(fx.Pending)
-			}
 			h, err := wasmhost.New(wasmhost.Options{Config: []byte(fx.Config), Workers: 1, SkipCanary: true})
 			require.NoError(t, err)
 			defer h.Close()

@@ -1,7 +1,6 @@
 package plugin_test
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -43,19 +42,7 @@ func TestSecrets_NothingCapturedContainsAToken(t *testing.T) {
 	require.Contains(t, h.LogText(), "duplicates apiTokens[0]")
 	require.Contains(t, h.LogText(), "restored")
 
-	var captured strings.Builder
-	captured.WriteString(h.LogText())
-	for _, m := range h.Metrics() {
-		fmt.Fprintf(&captured, "%s %d\n", m.Name, m.Value)
-	}
-	for _, k := range h.SharedKeys() {
-		v, _, _ := h.SharedData(k)
-		fmt.Fprintf(&captured, "%s %s\n", k, v)
-	}
-	for _, r := range h.LocalReplies() {
-		fmt.Fprintf(&captured, "%d %s %s %v\n", r.Status, r.Details, r.Body, r.Headers)
-	}
-	text := captured.String()
+	text := captured(h)
 	for _, s := range secrets {
 		for i := 0; i+12 <= len(s); i++ { // no 12-byte window of any token
 			require.NotContains(t, text, s[i:i+12])
