@@ -153,9 +153,6 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 		return abi.ActionPause
 	}
 	s.token = tok
-	if r.cfg.Upstream {
-		s.noteAttempt(head)
-	}
 	sent := b.target(head)
 	auth := b.credential(tok, sent)
 	wait := false // for an access token (credentials.go): the headers are held
@@ -220,9 +217,6 @@ func (s *stream) OnRequestHeaders(_ int, endOfStream bool) abi.Action {
 // auth header, as Higress does.
 func (s *stream) passClientAuth(headers []abi.HeaderPair, head provider.Head, endOfStream bool, contentType, encoding string, hasContentLength bool) abi.Action {
 	host, cfg := s.root.host, s.block.cfg
-	if s.root.cfg.Upstream {
-		s.noteAttempt(head) // a router retry matches and maps like this attempt
-	}
 	sent := s.block.target(head)
 	if key := clientKey(headers, cfg.ClientKeyHeaders); key != "" {
 		for _, a := range cfg.Provider.Auth(sent, key) {
@@ -243,6 +237,9 @@ func (s *stream) passClientAuth(headers []abi.HeaderPair, head provider.Head, en
 // 500 rather than sent, with the provider's credential, to the wrong place.
 func (s *stream) sendTo(head, sent provider.Head) bool {
 	host := s.root.host
+	if s.root.cfg.Upstream {
+		s.noteAttempt(head) // the client's head, before the router's one copy of it is rewritten
+	}
 	if sent.Authority != head.Authority {
 		if err := host.ReplaceHeader(abi.MapRequestHeaders, ":authority", sent.Authority); err != nil {
 			s.refuse(500, "token_failover_rewrite_failed", "the gateway could not set the provider's host")

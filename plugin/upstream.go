@@ -80,27 +80,26 @@ const maxAttemptsNoted = 16
 
 // noteAttempt records the client's :authority and :path, and the tokens
 // tried with this attempt's (none when the client's own key is passed),
-// for the router's next attempt.
+// for the router's next attempt. It writes into the VM's reused buffer
+// (the host copies the value): one hostcall per request, no allocation.
 func (s *stream) noteAttempt(head provider.Head) {
 	if s.probe {
 		return
 	}
-	tried := s.tried[:len(s.tried):len(s.tried)]
+	vm := s.root.vm
+	b := append(append(append(append(vm.note[:0], head.Authority...), '\n'), head.Path...), '\n')
+	tried := s.tried
+	if n := len(tried) + 1; n > maxAttemptsNoted { // keep the newest, this attempt's last
+		tried = tried[n-maxAttemptsNoted:]
+	}
+	for _, t := range tried {
+		b = append(strconv.AppendInt(b, int64(t), 10), ',')
+	}
 	if s.token >= 0 {
-		tried = append(tried, s.token)
+		b = strconv.AppendInt(b, int64(s.token), 10)
 	}
-	if len(tried) > maxAttemptsNoted {
-		tried = tried[len(tried)-maxAttemptsNoted:]
-	}
-	b := make([]byte, 0, len(head.Authority)+len(head.Path)+2+3*len(tried))
-	b = append(append(append(append(b, head.Authority...), '\n'), head.Path...), '\n')
-	for k, t := range tried {
-		if k > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, int64(t), 10)
-	}
-	if err := s.root.host.SetProperty(propRouterAttempts, b); err != nil && s.root.vm.debug {
+	vm.note = b
+	if err := s.root.host.SetProperty(propRouterAttempts, b); err != nil && vm.debug {
 		s.root.logf(abi.LogDebug, "the attempt could not be noted for the router's retries: %v", err)
 	}
 }

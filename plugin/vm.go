@@ -25,6 +25,8 @@ type VM struct {
 	// edit is reused for every body rewrite on this VM (one callback at a
 	// time), so mapping a model allocates nothing per request.
 	edit []byte
+	// note is reused for every router attempt's note (upstream.go).
+	note []byte
 	ID   string
 	rnd  *rand.Rand
 	// roots are the live roots that accepted their configuration, oldest
