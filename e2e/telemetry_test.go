@@ -87,7 +87,11 @@ func servedLines(t *testing.T, env *env, logPath, hidden string) []string {
 // the state gauges are one series name each, tagged by pool and token.
 func TestEnvoy_AccessLogNamesTheKey(t *testing.T) {
 	logPath := filepath.Join(t.TempDir(), "access.log")
-	env := setupEdit(t, pluginConfig(`  retryOnFailure: {enabled: true, maxRetries: 2}
+	// Round-robin: each worker's first pick in a fresh pool is token 1, so
+	// the failing key surely meets a request (random picks missed it in 12
+	// requests about once in 130 runs).
+	env := setupEdit(t, pluginConfig(`  tokenSelection: round-robin
+  retryOnFailure: {enabled: true, maxRetries: 2}
 telemetry: {accessLog: true, latency: true}
 `), withAccessLog(logPath))
 	e, mock := env.envoy, env.mock
@@ -117,7 +121,8 @@ telemetry: {accessLog: true, latency: true}
 // naming the key that served it, both attempts, and the key that failed.
 func TestEnvoyUpstream_AccessLogSpansTheRouterAttempts(t *testing.T) {
 	logPath := filepath.Join(t.TempDir(), "access.log")
-	env := setupUpstreamEdit(t, upstreamConfig("telemetry: {accessLog: true}\n"), withAccessLog(logPath))
+	// Round-robin, so that the failing key surely meets a request.
+	env := setupUpstreamEdit(t, upstreamConfig("  tokenSelection: round-robin\ntelemetry: {accessLog: true}\n"), withAccessLog(logPath))
 	env.mock.Set(tokens[1], mockllm.Behaviour{Status: 500})
 	fp := func(i int) string { return provider.NewToken(i, tokens[i]).String() }
 	rescued := 0
